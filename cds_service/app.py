@@ -1,0 +1,85 @@
+"""The app factory: WSGI servers, tests, benchmarks and the CLI all build the app here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask import Flask, Response
+from markdown_it import MarkdownIt
+from werkzeug.exceptions import HTTPException
+
+from cds_service.blueprints import discovery, hooks, rationale
+from cds_service.core.card_builder import load_card_content
+from cds_service.core.terminology import load_terminology
+from cds_service.outcome import CdsError, outcome_response
+from cds_service.runtime import Runtime, utc_today
+from cds_service.services import SERVICES
+from cds_service.settings import Settings
+
+log = logging.getLogger("cds_service")
+
+_ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "invalid"}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Vertebral augmentation CDS: rationale</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.25rem .5rem}}
+</style>
+</head><body>{body}</body></html>"""
+
+
+def _render_rationale(markdown: str) -> str:
+    return _PAGE.format(body=MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def cds_error(error: CdsError) -> Response:
+        return outcome_response(error.status, error.issue_code, error.diagnostics)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = outcome_response(status, _ISSUE_CODES.get(status, "exception"), error.name)
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error while answering", exc_info=error)
+        return outcome_response(500, "exception", "internal error")
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], date] | None = None, **overrides: Any
+) -> Flask:
+    """Build the app; `overrides` replace settings fields (tests, CLI), `clock` fixes 'today'."""
+    base = settings or Settings()
+    if overrides:
+        base = Settings.model_validate({**base.model_dump(), **overrides})
+    content = load_card_content()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = base.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["cds"] = Runtime(
+        settings=base,
+        terminology=load_terminology(),
+        content=content,
+        services=SERVICES,
+        rationale_html=_render_rationale(content.rationale_markdown),
+        clock=clock or utc_today,
+    )
+    logging.getLogger("cds_service").setLevel(base.log_level.upper())
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(rationale.bp)
+    _register_errors(app)
+    return app

@@ -1,0 +1,69 @@
+"""POST /cds-services/{id}: a hook call, from request body to cards."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Blueprint, Response, request
+
+from cds_service.core.card_builder import referral_card
+from cds_service.core.decision import decide_referral
+from cds_service.core.record import RecordReader
+from cds_service.hook_request import check_content_type, parse_hook_request, parse_json_body
+from cds_service.outcome import CdsError, json_response
+from cds_service.prefetch import gather_record
+from cds_service.runtime import Runtime, runtime
+
+bp = Blueprint("hooks", __name__)
+log = logging.getLogger("cds_service.hooks")
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def rationale_url(rt: Runtime) -> str:
+    base = rt.settings.public_base_url or request.host_url
+    return base.rstrip("/") + "/rationale"
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    started = time.perf_counter()
+    rt = runtime()
+    service = rt.services.get(service_id)
+    if service is None:
+        raise CdsError(404, "not-found", "unknown CDS service")
+    check_content_type(request.mimetype)
+    hook_request = parse_hook_request(parse_json_body(request.get_data(cache=False)), service)
+    data = gather_record(hook_request, service, rt.fetcher)
+    today = rt.clock()
+    record = RecordReader(rt.terminology, today).read(data.resources, data.unavailable)
+    decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
+    card = referral_card(
+        decision,
+        rt.content,
+        patient_id=hook_request.patient_id,
+        user_id=hook_request.user_id,
+        rationale_url=rationale_url(rt),
+        new_uuid=_new_uuid,
+    )
+    cards = [card] if card else []
+    skipped = data.skipped + record.skipped
+    log.info(
+        "hook answered",
+        extra={
+            "service": service.id,
+            "hook": service.hook,
+            "hookInstance": hook_request.hook_instance,
+            "cards": len(cards),
+            "recommendation": decision.recommendation,
+            "resources": {k: len(v) for k, v in data.resources.items()},
+            "skipped": dict(skipped),
+            "unavailable": sorted(data.unavailable),
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return json_response({"cards": cards})

@@ -1,0 +1,105 @@
+"""spine-cds: evaluate FHIR exports offline, print demo requests, serve under gunicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
+from cds_service.runtime import utc_today
+from cds_service.services import SERVICES
+
+
+def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str:
+    ids = patient_ids(resources)
+    if wanted:
+        return wanted
+    if len(ids) != 1:
+        raise SystemExit(f"spine-cds: found {len(ids)} Patient resources; name one with --patient")
+    return ids[0]
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.app import create_app
+
+    scenario = read_scenario(Path(args.path))
+    as_of: date = args.as_of or scenario.as_of or utc_today()
+    service = SERVICES[args.service]
+    patient = _pick_patient(scenario.resources, args.patient)
+    body = hook_request_for(scenario.resources, service, patient)
+    app = (
+        create_app(clock=lambda: as_of, recent_days=args.recent_days)
+        if args.recent_days
+        else create_app(clock=lambda: as_of)
+    )
+    response = app.test_client().post(f"/cds-services/{service.id}", json=body)
+    sys.stdout.write(orjson.dumps(response.get_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0 if response.status_code == 200 else 1
+
+
+def _request(args: argparse.Namespace) -> int:
+    scenario = read_scenario(Path(args.path))
+    resources = scenario.resources
+    if scenario.as_of and not args.keep_dates:
+        resources = rebase_dates(resources, (utc_today() - scenario.as_of).days)
+    service = SERVICES[args.service]
+    body = hook_request_for(resources, service, _pick_patient(resources, args.patient))
+    sys.stdout.write(orjson.dumps(body).decode() + "\n")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.demo:
+        os.environ["CDS_DEMO"] = "true"
+    if args.bind:
+        os.environ["CDS_BIND"] = args.bind
+    argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.app:create_app()"]
+    os.execvp(sys.executable, [sys.executable, "-m", *argv])
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spine-cds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    service_ids = sorted(SERVICES)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="print the CDS Hooks response for a FHIR Bundle, NDJSON or fixture"
+    )
+    evaluate.add_argument("path")
+    evaluate.add_argument(
+        "--as-of", type=date.fromisoformat, help="evaluation date (default: fixture asOf, else today)"
+    )
+    evaluate.add_argument("--patient", help="patient id when the file holds several")
+    evaluate.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
+    evaluate.add_argument("--recent-days", type=int, help="override CDS_RECENT_DAYS")
+    evaluate.set_defaults(run=_evaluate)
+
+    request = sub.add_parser(
+        "request", help="print a CDS Hooks request for a fixture, dates rebased to today"
+    )
+    request.add_argument("path")
+    request.add_argument("--patient")
+    request.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
+    request.add_argument("--keep-dates", action="store_true", help="do not rebase fixture dates")
+    request.set_defaults(run=_request)
+
+    serve = sub.add_parser("serve", help="run the service under gunicorn")
+    serve.add_argument("--bind", help="host:port (default CDS_BIND or 127.0.0.1:8080)")
+    serve.add_argument("--demo", action="store_true", help="turn demo conveniences on")
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""CDS Hooks cards from a decision: pure, given the card content and a uuid source.
+
+Texts and the detail template are data in `cards/`; values that come from the record (code texts,
+study descriptions) are Markdown-escaped so that a record can never inject links or HTML into the
+EHR's card.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import jinja2
+
+from cds_service.core.contraindications import Contraindication
+from cds_service.core.decision import ReferralDecision
+from cds_service.core.fractures import Fracture
+from cds_service.core.record import SpineStudy
+
+FINDING_EXTENSION = "vertebral-augmentation-cds/finding"
+SUMMARY_LIMIT = 139
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!()])")
+_BLANKS = re.compile(r"\s+")
+
+CardJson = dict[str, Any]
+
+
+def md_escape(text: object) -> str:
+    """Inline-safe Markdown: one line, special characters escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _BLANKS.sub(" ", str(text)).strip())
+
+
+@dataclass(frozen=True)
+class CardContent:
+    texts: Mapping[str, Any]
+    referral_template: jinja2.Template
+    rationale_markdown: str
+
+
+def load_card_content(folder: Traversable | None = None) -> CardContent:
+    """Read texts and compile templates once, at app start."""
+    root = folder if folder is not None else files("cds_service.cards")
+    env = jinja2.Environment(autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
+    env.filters["md"] = md_escape
+    return CardContent(
+        texts=tomllib.loads((root / "texts.toml").read_text(encoding="utf-8")),
+        referral_template=env.from_string((root / "referral.md.j2").read_text(encoding="utf-8")),
+        rationale_markdown=(root / "rationale.md").read_text(encoding="utf-8"),
+    )
+
+
+def _truncate(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def fracture_phrase(fractures: tuple[Fracture, ...], texts: Mapping[str, Any]) -> str:
+    """'osteoporotic L1 fracture', 'pathologic vertebral fractures (T12, L1)', ..."""
+    etiologies = {f.etiology for f in fractures}
+    etiology = texts["etiology"][etiologies.pop()] + " " if len(etiologies) == 1 else ""
+    if len(fractures) == 1:
+        f = fractures[0]
+        where = f.level or (f"{f.region} vertebral" if f.region else "vertebral")
+        return f"{etiology}{where} fracture"
+    levels = ", ".join(f.level or f.region or "level unknown" for f in fractures)
+    return f"{etiology}vertebral fractures ({levels})"
+
+
+def _study_phrase(studies: Iterable[SpineStudy]) -> str:
+    parts = []
+    for s in studies:
+        modality = "/".join(sorted(s.modalities))
+        details = ", ".join(x for x in (modality, s.started.isoformat() if s.started else "undated") if x)
+        parts.append(f"{md_escape(s.label)} ({details})")
+    return "; ".join(parts)
+
+
+def _imaging_sentence(decision: ReferralDecision, texts: Mapping[str, Any]) -> str:
+    t = texts["imaging"]
+    if "ImagingStudy" in decision.unavailable:
+        return str(t["unavailable"])
+    imaging = decision.imaging
+    if imaging.acuity_confirmed:
+        return str(t["acuity"]).format(studies=_study_phrase(imaging.acuity_studies))
+    sentence = str(t["no_acuity"])
+    if imaging.studies:
+        sentence += " " + str(t["other_studies"]).format(studies=_study_phrase(imaging.studies))
+    return sentence
+
+
+def _fracture_view(f: Fracture, texts: Mapping[str, Any]) -> dict[str, Any]:
+    etiology = str(texts["etiology"][f.etiology]).capitalize()
+    if f.level:
+        where = f" {f.level} ({f.region})"
+    elif f.region:
+        where = f", {f.region} region, level unknown"
+    else:
+        where = ", level unknown"
+    labels = "; ".join(dict.fromkeys(s.label for s in f.sources))
+    return {
+        "title": f"{etiology} vertebral compression fracture{where}",
+        "diagnosed_on": f.diagnosed_on.isoformat(),
+        "age_days": f.age_days,
+        "suspected": f.basis == "imaging-reason",
+        "labels": labels,
+    }
+
+
+def _note_view(c: Contraindication, texts: Mapping[str, Any]) -> dict[str, Any]:
+    note = texts["notes"][c.code]
+    return {
+        "kind_label": texts["kind"][c.kind],
+        "title": note["title"],
+        "action": note["action"],
+        "labels": "; ".join(c.labels),
+        "undated": c.undated,
+    }
+
+
+def finding(decision: ReferralDecision, recommendation: str) -> dict[str, Any]:
+    """The structured finding every card carries (api-contract.md)."""
+    return {
+        "recommendation": recommendation,
+        "fractures": [
+            {
+                "etiology": f.etiology,
+                "basis": f.basis,
+                "level": f.level,
+                "region": f.region,
+                "diagnosedOn": f.diagnosed_on.isoformat(),
+                "ageDays": f.age_days,
+                "evidence": list(f.evidence),
+            }
+            for f in decision.fractures
+        ],
+        "imaging": {
+            "acuityConfirmed": decision.imaging.acuity_confirmed,
+            "studies": [s.ref for s in decision.imaging.studies],
+        },
+        "contraindications": [
+            {"code": c.code, "kind": c.kind, "evidence": list(c.evidence)} for c in decision.contraindications
+        ],
+        "dataUnavailable": sorted(decision.unavailable),
+        "asOf": decision.as_of.isoformat(),
+    }
+
+
+def override_reasons(texts: Mapping[str, Any], group: str) -> list[dict[str, str]]:
+    system = texts["override_reason_system"]["system"]
+    return [
+        {"system": system, "code": r["code"], "display": r["display"]}
+        for r in texts["override_reasons"][group]
+    ]
+
+
+def _referral_request(
+    decision: ReferralDecision, texts: Mapping[str, Any], patient_id: str, user_id: str | None
+) -> dict[str, Any]:
+    s = texts["suggestion"]
+    request: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [{"coding": [dict(s["category"])]}],
+        "code": {"coding": [dict(s["code"])], "text": s["code_text"]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "note": [{"text": s["note"]}],
+    }
+    condition_refs = sorted({ref for f in decision.fractures for ref in f.condition_refs})
+    if condition_refs:
+        request["reasonReference"] = [{"reference": ref} for ref in condition_refs]
+    else:
+        codings = [dict(c) for f in decision.fractures for src in f.sources for c in src.codings]
+        request["reasonCode"] = [
+            {"coding": list({(c.get("system"), c.get("code")): c for c in codings}.values())}
+        ]
+    support = sorted(
+        {s.ref for f in decision.fractures for s in f.sources if s.basis == "imaging-reason"}
+        | {s.ref for s in decision.imaging.studies}
+    )
+    if support:
+        request["supportingInfo"] = [{"reference": ref} for ref in support]
+    if user_id and user_id.split("/", 1)[0] in ("Practitioner", "PractitionerRole"):
+        request["requester"] = {"reference": user_id}
+    return request
+
+
+def referral_card(
+    decision: ReferralDecision,
+    content: CardContent,
+    *,
+    patient_id: str,
+    user_id: str | None,
+    rationale_url: str,
+    new_uuid: Callable[[], str],
+) -> CardJson | None:
+    """The one patient-view card, or None when there is nothing to say."""
+    recommendation = decision.recommendation
+    if recommendation is None:
+        return None
+    texts = content.texts
+    fractures = decision.fractures
+    phrase = fracture_phrase(fractures, texts)
+    age = min(f.age_days for f in fractures)
+    if recommendation == "contraindicated":
+        reasons = ", ".join(c.code for c in decision.absolute)
+        summary = texts["summary"]["contraindicated"].format(fracture=phrase, reasons=reasons)
+    elif any(c.warning for c in decision.contraindications):
+        summary = texts["summary"]["refer_warning"].format(fracture=phrase, age=age)
+    elif all(f.basis == "imaging-reason" for f in fractures):
+        summary = texts["summary"]["refer_suspected"].format(fracture=phrase, age=age)
+    else:
+        summary = texts["summary"]["refer"].format(fracture=phrase, age=age)
+    other_unavailable = sorted(k for k in decision.unavailable if k != "ImagingStudy")
+    unavailable = (
+        texts["unavailable"]["text"].format(
+            kinds=", ".join(texts["unavailable"]["kinds"].get(k, k) for k in other_unavailable)
+        )
+        if other_unavailable
+        else ""
+    )
+    detail = content.referral_template.render(
+        t=texts,
+        decision=decision,
+        fractures=[_fracture_view(f, texts) for f in fractures],
+        imaging=_imaging_sentence(decision, texts),
+        days_left=max(0, decision.recent_days - age),
+        notes=[_note_view(c, texts) for c in decision.contraindications],
+        unavailable=unavailable,
+    ).strip()
+    card: CardJson = {
+        "uuid": new_uuid(),
+        "summary": _truncate(summary[:1].upper() + summary[1:]),
+        "detail": re.sub(r"\n{3,}", "\n\n", detail),
+        "indicator": "warning" if decision.needs_warning else "info",
+        "source": {
+            "label": texts["source"]["label"],
+            "url": rationale_url,
+            "topic": dict(texts["source"]["topic"]),
+        },
+        "overrideReasons": override_reasons(texts, "referral"),
+        "extension": {FINDING_EXTENSION: finding(decision, recommendation)},
+    }
+    if recommendation == "refer":
+        label = texts["suggestion"]["label"]
+        card["selectionBehavior"] = "at-most-one"
+        card["suggestions"] = [
+            {
+                "uuid": new_uuid(),
+                "label": label,
+                "isRecommended": True,
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": label,
+                        "resource": _referral_request(decision, texts, patient_id, user_id),
+                    }
+                ],
+            }
+        ]
+    return card

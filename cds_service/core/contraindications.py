@@ -1,0 +1,62 @@
+"""§5: contraindication notes, each with its kind and the records that produced it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from cds_service.core.fractures import Fracture
+from cds_service.core.record import PatientRecord
+from cds_service.core.terminology import ContraindicationRule, Kind, Terminology
+
+KIND_ORDER: dict[Kind, int] = {"absolute": 0, "relative": 1, "not-advised": 2}
+
+
+@dataclass(frozen=True)
+class Contraindication:
+    code: str
+    kind: Kind
+    evidence: tuple[str, ...]
+    labels: tuple[str, ...]
+    undated: bool = False
+    warning: bool = False
+
+
+def _is_stale(rule: ContraindicationRule, when: date | None, today: date) -> bool:
+    """Acute problems (infection, pregnancy) go stale; undated ones still count."""
+    return (
+        rule.stale_after_days is not None and when is not None and (today - when).days > rule.stale_after_days
+    )
+
+
+def find_contraindications(
+    record: PatientRecord, fractures: Sequence[Fracture], terminology: Terminology, today: date
+) -> tuple[Contraindication, ...]:
+    found: dict[str, tuple[ContraindicationRule, list[tuple[str, str, date | None]]]] = {}
+    for condition in record.conditions:
+        for rule in terminology.contraindication_rules(condition.concepts):
+            if _is_stale(rule, condition.date, today):
+                continue
+            found.setdefault(rule.code, (rule, []))[1].append(
+                (condition.ref, condition.label, condition.date)
+            )
+    notes = [
+        Contraindication(
+            code=rule.code,
+            kind=rule.kind,
+            evidence=tuple(sorted({ref for ref, _, _ in items})),
+            labels=tuple(dict.fromkeys(label for _, label, _ in items)),
+            undated=all(when is None for _, _, when in items),
+            warning=rule.warning,
+        )
+        for rule, items in found.values()
+    ]
+    params = terminology.parameters
+    levels = {f.level for f in fractures if f.level}
+    if len(levels) > params.multiple_levels_more_than:
+        rule = params.multiple_levels
+        refs = sorted({s.ref for f in fractures for s in f.sources})
+        notes.append(Contraindication(rule.code, rule.kind, tuple(refs), tuple(sorted(levels))))
+    notes.sort(key=lambda n: (KIND_ORDER[n.kind], n.code))
+    return tuple(notes)

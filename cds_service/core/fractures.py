@@ -1,0 +1,208 @@
+"""§2 and §6: which Conditions and imaging orders are a qualifying vertebral fracture, and how
+duplicates collapse into one fracture per level."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from cds_service.core.record import ConditionFinding, PatientRecord, SpineStudy
+from cds_service.core.terminology import (
+    CodeMeaning,
+    Etiology,
+    Terminology,
+    TriggerRule,
+    level_sort_key,
+    region_of_level,
+)
+
+Basis = Literal["condition", "imaging-reason"]
+
+
+@dataclass(frozen=True)
+class FractureEvidence:
+    """One qualifying source: a fracture Condition, or a spine study ordered for a fracture."""
+
+    ref: str
+    basis: Basis
+    etiology: Etiology
+    date: date | None
+    level: str | None
+    region: str | None
+    label: str
+    codings: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Fracture:
+    """A recent qualifying fracture at one level (or of unknown level), merged across its sources."""
+
+    etiology: Etiology
+    basis: Basis
+    level: str | None
+    region: str | None
+    diagnosed_on: date
+    age_days: int
+    sources: tuple[FractureEvidence, ...]
+    supporting_studies: tuple[SpineStudy, ...]
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        refs = {s.ref for s in self.sources} | {s.ref for s in self.supporting_studies}
+        return tuple(sorted(refs))
+
+    @property
+    def condition_refs(self) -> tuple[str, ...]:
+        return tuple(sorted({s.ref for s in self.sources if s.basis == "condition"}))
+
+
+@dataclass(frozen=True)
+class FractureAssessment:
+    recent: tuple[Fracture, ...]
+    latest_past: FractureEvidence | None
+    """The most recent qualifying fracture that is too old, so that order checks can say its age."""
+
+
+def studies_in_window(studies: Iterable[SpineStudy], since: date, today: date) -> list[SpineStudy]:
+    """Spine studies started between `since` and today (the tolerated day ahead included)."""
+    return [s for s in studies if s.started is not None and since <= s.started <= today + timedelta(days=1)]
+
+
+class FractureFinder:
+    def __init__(
+        self, record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+    ) -> None:
+        self.record = record
+        self.terminology = terminology
+        self.today = today
+        self.recent_days = recent_days
+        self.lookback = timedelta(days=terminology.parameters.imaging_lookback_days)
+
+    def assess(self) -> FractureAssessment:
+        evidence = [*self._from_conditions(), *self._from_imaging_reasons()]
+        recent = [e for e in evidence if e.date is not None and self._age(e.date) <= self.recent_days]
+        past = [e for e in evidence if e.date is not None and self._age(e.date) > self.recent_days]
+        latest_past = max(past, key=lambda e: (e.date, e.ref)) if past else None
+        fractures = [self._fracture(group) for group in group_by_level(recent)]
+        fractures.sort(key=lambda f: (f.diagnosed_on, level_sort_key(f.level)))
+        return FractureAssessment(tuple(fractures), latest_past)
+
+    def _age(self, when: date) -> int:
+        return (self.today - when).days
+
+    def _etiology(
+        self,
+        rules: Sequence[TriggerRule],
+        when: date | None,
+        body_site: CodeMeaning | None,
+        self_corroborated: bool,
+    ) -> Etiology | None:
+        """The etiology the qualifying rules give (pathologic wins over osteoporotic), or None."""
+        found: set[Etiology] = set()
+        for rule in rules:
+            if rule.requires and not self.record.has_concept(rule.requires):
+                continue
+            if rule.unless and self.record.has_concept(rule.unless):
+                continue
+            if rule.corroboration and not self_corroborated:
+                site_ok = body_site is not None and (
+                    body_site.is_spine if rule.corroboration == "spine" else body_site.is_thoracolumbar
+                )
+                if not site_ok and not self._spine_imaging_near(when):
+                    continue
+            found.add(rule.etiology)
+        if not found:
+            return None
+        return "pathologic" if "pathologic" in found else "osteoporotic"
+
+    def _spine_imaging_near(self, when: date | None) -> bool:
+        return when is not None and bool(
+            studies_in_window(self.record.spine_studies, when - self.lookback, self.today)
+        )
+
+    def _from_conditions(self) -> Iterable[FractureEvidence]:
+        for condition in self.record.conditions:
+            rules = self.terminology.triggers(condition.concepts)
+            if not rules:
+                continue
+            etiology = self._etiology(rules, condition.date, condition.body_site, self_corroborated=False)
+            if etiology is not None:
+                yield _condition_evidence(condition, etiology)
+
+    def _from_imaging_reasons(self) -> Iterable[FractureEvidence]:
+        for study in self.record.spine_studies:
+            if study.reason is None:
+                continue
+            rules = self.terminology.triggers(study.reason.concepts)
+            etiology = self._etiology(rules, study.started, None, self_corroborated=True)
+            if etiology is None:
+                continue
+            level = study.level or study.reason.level
+            region = region_of_level(level) if level else (study.region or study.reason.region)
+            yield FractureEvidence(
+                study.ref,
+                "imaging-reason",
+                etiology,
+                study.started,
+                level,
+                region,
+                study.label,
+                study.reason_codings,
+            )
+
+    def _fracture(self, members: list[FractureEvidence]) -> Fracture:
+        conditions = [m for m in members if m.basis == "condition"]
+        dated = [m.date for m in (conditions or members) if m.date is not None]
+        diagnosed_on = min(dated)
+        level = next((m.level for m in members if m.level), None)
+        regions = {m.region for m in members if m.region}
+        region = region_of_level(level) if level else (regions.pop() if len(regions) == 1 else None)
+        supporting = studies_in_window(self.record.spine_studies, diagnosed_on - self.lookback, self.today)
+        return Fracture(
+            etiology="pathologic" if any(m.etiology == "pathologic" for m in members) else "osteoporotic",
+            basis="condition" if conditions else "imaging-reason",
+            level=level,
+            region=region,
+            diagnosed_on=diagnosed_on,
+            age_days=max(0, self._age(diagnosed_on)),
+            sources=tuple(sorted(members, key=lambda m: (m.date or diagnosed_on, m.ref))),
+            supporting_studies=tuple(sorted(supporting, key=lambda s: (s.started or diagnosed_on, s.ref))),
+        )
+
+
+def _condition_evidence(condition: ConditionFinding, etiology: Etiology) -> FractureEvidence:
+    site = condition.body_site
+    level = (site.level if site else None) or condition.meaning.level
+    region = (
+        region_of_level(level) if level else ((site.region if site else None) or condition.meaning.region)
+    )
+    return FractureEvidence(
+        condition.ref,
+        "condition",
+        etiology,
+        condition.date,
+        level,
+        region,
+        condition.label,
+        condition.codings,
+    )
+
+
+def group_by_level(items: Sequence[FractureEvidence]) -> list[list[FractureEvidence]]:
+    """§6: one fracture per known level; level-less items join the single known level when there is
+    exactly one, else they all become one fracture of unknown level."""
+    by_level: dict[str, list[FractureEvidence]] = {}
+    levelless: list[FractureEvidence] = []
+    for item in items:
+        if item.level:
+            by_level.setdefault(item.level, []).append(item)
+        else:
+            levelless.append(item)
+    groups = [by_level[level] for level in sorted(by_level, key=level_sort_key)]
+    if len(groups) == 1:
+        groups[0].extend(levelless)
+    elif levelless:
+        groups.append(levelless)
+    return groups

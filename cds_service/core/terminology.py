@@ -1,0 +1,250 @@
+"""Value sets compiled once into lookups keyed by (system, normalised code).
+
+The clinical content lives in `cds_service/knowledge/` as reviewed JSON files; this module only
+knows how to read and query them, so a change of codes never touches Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any, Literal
+
+import orjson
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+
+Etiology = Literal["osteoporotic", "pathologic"]
+Kind = Literal["absolute", "relative", "not-advised"]
+Corroboration = Literal["spine", "thoracolumbar"]
+
+LEVELS: tuple[str, ...] = tuple(f"T{n}" for n in range(1, 13)) + tuple(f"L{n}" for n in range(1, 6))
+_LEVEL_ORDER = {level: index for index, level in enumerate(LEVELS)}
+THORACOLUMBAR_REGIONS = frozenset({"thoracic", "thoracolumbar", "lumbar", "lumbosacral"})
+
+
+def normalise_code(code: str) -> str:
+    """Codes compare upper-cased without dots or surrounding blanks (M80.08XA = m8008xa)."""
+    return code.strip().upper().replace(".", "")
+
+
+def level_sort_key(level: str | None) -> int:
+    """Cranial to caudal; unknown last."""
+    return _LEVEL_ORDER.get(level, len(LEVELS)) if level else len(LEVELS)
+
+
+def region_of_level(level: str) -> str:
+    return "thoracic" if level.startswith("T") else "lumbar"
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """One way a code can start a fracture; a value set lists alternatives, first match wins."""
+
+    etiology: Etiology
+    requires: str | None = None
+    unless: str | None = None
+    corroboration: Corroboration | None = None
+
+
+@dataclass(frozen=True)
+class ContraindicationRule:
+    code: str
+    kind: Kind
+    stale_after_days: int | None = None
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class CodeMeaning:
+    """What a code (or all codings of one CodeableConcept) means to the rules."""
+
+    concepts: frozenset[str]
+    level: str | None = None
+    region: str | None = None
+    modality: str | None = None
+
+    def merge(self, other: CodeMeaning | None) -> CodeMeaning:
+        if other is None:
+            return self
+        return CodeMeaning(
+            self.concepts | other.concepts,
+            self.level or other.level,
+            self.region or other.region,
+            self.modality or other.modality,
+        )
+
+    @property
+    def is_spine(self) -> bool:
+        return "spine-body-site" in self.concepts or self.level is not None
+
+    @property
+    def is_thoracolumbar(self) -> bool:
+        return self.level is not None or (self.region in THORACOLUMBAR_REGIONS)
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    id: str
+    title: str
+    sources: tuple[str, ...]
+    triggers: tuple[TriggerRule, ...] = ()
+    contraindication: ContraindicationRule | None = None
+    text_patterns: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ClinicalParameters:
+    recent_days: int
+    future_tolerance_days: int
+    imaging_lookback_days: int
+    acuity_modalities: frozenset[str]
+    modality_system: str
+    multiple_levels: ContraindicationRule
+    multiple_levels_more_than: int
+    counting_clinical_status: frozenset[str]
+    counting_verification_status: frozenset[str]
+    excluded_study_status: frozenset[str]
+
+
+def _glob_to_regex(pattern: str) -> str:
+    body = "".join(
+        "." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in normalise_code(pattern)
+    )
+    return f"(?:{body})"
+
+
+@dataclass
+class Terminology:
+    """All value sets, queryable by (system, code) in O(1) after the first sight of a code."""
+
+    valuesets: Mapping[str, ValueSet]
+    parameters: ClinicalParameters
+    _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
+    _patterns: dict[str, list[tuple[re.Pattern[str], CodeMeaning]]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], CodeMeaning | None] = field(default_factory=dict)
+
+    _CACHE_LIMIT = 200_000
+
+    def add_code(self, system: str, code: str, meaning: CodeMeaning) -> None:
+        key = (system, normalise_code(code))
+        self._exact[key] = meaning.merge(self._exact.get(key))
+
+    def add_pattern(self, system: str, pattern: str, meaning: CodeMeaning) -> None:
+        compiled = re.compile(_glob_to_regex(pattern))
+        self._patterns.setdefault(system, []).append((compiled, meaning))
+
+    def meaning(self, system: object, code: object) -> CodeMeaning | None:
+        """Meaning of one coding; unknown systems, odd types and unknown codes give None."""
+        if not isinstance(system, str) or not isinstance(code, str):
+            return None
+        key = (system, code)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        normalised = normalise_code(code)
+        found = self._exact.get((system, normalised))
+        for compiled, meaning in self._patterns.get(system, ()):
+            if compiled.fullmatch(normalised):
+                found = meaning.merge(found) if found else meaning
+        if len(self._cache) < self._CACHE_LIMIT:
+            self._cache[key] = found
+        return found
+
+    def meaning_of_codings(self, codings: object) -> CodeMeaning | None:
+        """Merged meaning of a raw `coding` array; tolerant of any JSON shape."""
+        if not isinstance(codings, list):
+            return None
+        merged: CodeMeaning | None = None
+        for coding in codings:
+            if isinstance(coding, dict):
+                found = self.meaning(coding.get("system"), coding.get("code"))
+                if found is not None:
+                    merged = found.merge(merged)
+        return merged
+
+    def text_matches(self, valueset_id: str, text: str) -> bool:
+        return any(p.search(text) for p in self.valuesets[valueset_id].text_patterns)
+
+    def triggers(self, concepts: Iterable[str]) -> list[TriggerRule]:
+        return [rule for vs_id in sorted(concepts) for rule in self.valuesets[vs_id].triggers]
+
+    def contraindication_rules(self, concepts: Iterable[str]) -> list[ContraindicationRule]:
+        rules = (self.valuesets[vs_id].contraindication for vs_id in sorted(concepts))
+        return [rule for rule in rules if rule is not None]
+
+
+def _parse_valueset(doc: Mapping[str, Any]) -> tuple[ValueSet, list[tuple[str, str, bool, CodeMeaning]]]:
+    vs_id = str(doc["id"])
+    triggers = tuple(
+        TriggerRule(
+            etiology=t["etiology"],
+            requires=t.get("requires"),
+            unless=t.get("unless"),
+            corroboration=t.get("corroboration"),
+        )
+        for t in doc.get("trigger", ())
+    )
+    ci = doc.get("contraindication")
+    rule = (
+        ContraindicationRule(ci["code"], ci["kind"], ci.get("staleAfterDays"), bool(ci.get("warning", False)))
+        if ci
+        else None
+    )
+    text = doc.get("text", {})
+    patterns = tuple(re.compile(p, re.IGNORECASE) for p in text.get("include", ()))
+    entries: list[tuple[str, str, bool, CodeMeaning]] = []
+    for part in doc.get("compose", ()):
+        system = part["system"]
+        for item, is_pattern in [(c, False) for c in part.get("concepts", ())] + [
+            (p, True) for p in part.get("patterns", ())
+        ]:
+            meaning = CodeMeaning(
+                frozenset({vs_id}), item.get("level"), item.get("region"), item.get("modality")
+            )
+            entries.append((system, item["pattern" if is_pattern else "code"], is_pattern, meaning))
+    valueset = ValueSet(vs_id, str(doc["title"]), tuple(doc.get("sources", ())), triggers, rule, patterns)
+    return valueset, entries
+
+
+def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
+    ml = doc["multipleLevels"]
+    return ClinicalParameters(
+        recent_days=int(doc["recentDays"]),
+        future_tolerance_days=int(doc["futureToleranceDays"]),
+        imaging_lookback_days=int(doc["imagingLookbackDays"]),
+        acuity_modalities=frozenset(doc["acuityModalities"]),
+        modality_system=str(doc["modalitySystem"]),
+        multiple_levels=ContraindicationRule(ml["code"], ml["kind"]),
+        multiple_levels_more_than=int(ml["moreThan"]),
+        counting_clinical_status=frozenset(doc["countingClinicalStatus"]),
+        counting_verification_status=frozenset(doc["countingVerificationStatus"]),
+        excluded_study_status=frozenset(doc["excludedStudyStatus"]),
+    )
+
+
+def load_terminology(folder: Traversable | None = None) -> Terminology:
+    """Read every value set and the parameters file; done once at app start, never per request."""
+    root = folder if folder is not None else files("cds_service") / "knowledge"
+    parameters = _parse_parameters(orjson.loads((root / "parameters.json").read_bytes()))
+    valuesets: dict[str, ValueSet] = {}
+    terminology = Terminology(valuesets, parameters)
+    for path in sorted((root / "valuesets").iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".json"):
+            continue
+        valueset, entries = _parse_valueset(orjson.loads(path.read_bytes()))
+        if valueset.id in valuesets:
+            raise ValueError(f"duplicate value set id {valueset.id} in {path.name}")
+        valuesets[valueset.id] = valueset
+        for system, code, is_pattern, meaning in entries:
+            if is_pattern:
+                terminology.add_pattern(system, code, meaning)
+            else:
+                terminology.add_code(system, code, meaning)
+    return terminology

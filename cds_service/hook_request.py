@@ -1,0 +1,92 @@
+"""Validating a CDS Hooks request body before anything reads it (api-contract.md, Request handling)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cds_service.outcome import CdsError
+from cds_service.services import ServiceDefinition
+
+# FHIR id syntax: ids end up in references and URLs, so anything else is refused up front.
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    patient_id: str
+    user_id: str | None
+    fhir_server: str | None
+    access_token: str | None
+    context: Mapping[str, Any]
+    prefetch: Mapping[str, Any]
+
+
+def _bad(diagnostics: str) -> CdsError:
+    return CdsError(400, "invalid", diagnostics)
+
+
+def check_content_type(mimetype: str) -> None:
+    if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
+        raise _bad("Content-Type must be application/json")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    if not raw:
+        raise _bad("request body is empty: a CDS Hooks request is a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _bad("request body is not valid JSON (or is nested too deeply)") from None
+
+
+def _optional_str(container: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = container.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(f"{where}{key} must be a string")
+    return value
+
+
+def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
+    """Check the fields every hook call needs; order hooks check their own context on top."""
+    if not isinstance(body, dict):
+        raise _bad("request body must be a JSON object")
+    hook = body.get("hook")
+    if not isinstance(hook, str) or not hook:
+        raise _bad("hook is required")
+    if hook != service.hook:
+        raise _bad(f"hook must be '{service.hook}' for service {service.id}")
+    hook_instance = body.get("hookInstance")
+    if not isinstance(hook_instance, str) or not hook_instance.strip() or len(hook_instance) > 256:
+        raise _bad("hookInstance is required (a string of at most 256 characters)")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise _bad("context is required and must be an object")
+    patient_id = context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise _bad("context.patientId is required")
+    if not _FHIR_ID.match(patient_id):
+        raise _bad("context.patientId is not a valid FHIR id")
+    user_id = _optional_str(context, "userId", "context.")
+    fhir_server = _optional_str(body, "fhirServer", "")
+    authorization = body.get("fhirAuthorization")
+    access_token: str | None = None
+    if authorization is not None:
+        if not isinstance(authorization, dict):
+            raise _bad("fhirAuthorization must be an object")
+        access_token = _optional_str(authorization, "access_token", "fhirAuthorization.")
+    prefetch = body.get("prefetch")
+    if prefetch is None:
+        prefetch = {}
+    elif not isinstance(prefetch, dict):
+        raise _bad("prefetch must be an object")
+    return HookRequest(hook, hook_instance, patient_id, user_id, fhir_server, access_token, context, prefetch)

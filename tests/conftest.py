@@ -1,0 +1,43 @@
+"""Shared fixtures: the app at a fixed date, its client, and a patient-view caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from support.builders import AS_OF, REFERRAL_URL, hook_body
+
+from cds_service.app import create_app
+from cds_service.core.terminology import Terminology, load_terminology
+
+Call = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def terminology() -> Terminology:
+    return load_terminology()
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app(clock=lambda: AS_OF)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def call(client: FlaskClient) -> Call:
+    """POST a patient-view call and return the parsed JSON answer (asserting 200)."""
+
+    def _call(*args: Any, **kwargs: Any) -> Any:
+        response = client.post(REFERRAL_URL, json=hook_body(*args, **kwargs))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    return _call

@@ -1,0 +1,81 @@
+"""Small builders for FHIR resources and CDS Hooks calls used across the tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+AS_OF = date(2026, 11, 23)
+REFERRAL_URL = "/cds-services/vertebral-augmentation-referral"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+PATIENT_ID = "p1"
+
+
+def condition(
+    rid: str,
+    code: str,
+    system: str = ICD,
+    *,
+    onset: str | None = "2026-11-01",
+    patient: str = PATIENT_ID,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Condition with one coding; keyword arguments add or override fields."""
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": rid,
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
+    if onset:
+        resource["onsetDateTime"] = onset
+    resource.update(extra)
+    return resource
+
+
+def study(rid: str, *, started: str = "2026-11-03", modality: str = "MR", **extra: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ImagingStudy",
+        "id": rid,
+        "status": "available",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "started": started,
+        "modality": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": modality}],
+        "description": "MRI lumbar spine",
+    }
+    resource.update(extra)
+    return resource
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def hook_body(
+    conditions: list[dict[str, Any]] | None = None,
+    studies: list[dict[str, Any]] | None = None,
+    *,
+    patient: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/dr1", "patientId": PATIENT_ID},
+        "prefetch": {
+            "patient": patient or {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1950-01-01"},
+            "conditions": searchset(conditions or []),
+            "imaging": searchset(studies or []),
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def finding(answer: dict[str, Any]) -> dict[str, Any]:
+    cards = answer["cards"]
+    assert len(cards) == 1
+    found: dict[str, Any] = cards[0]["extension"]["vertebral-augmentation-cds/finding"]
+    return found
