@@ -1,0 +1,154 @@
+"""Synthetic but realistic patient records for benchmarks: mostly unrelated Synthea-style
+Conditions, some ImagingStudies, one recent L1 fracture with an MRI."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+AS_OF = date(2026, 11, 23)
+PATIENT_ID = "bench-patient"
+NOISE = [
+    ("http://snomed.info/sct", "59621000", "Essential hypertension (disorder)"),
+    ("http://snomed.info/sct", "15777000", "Prediabetes (finding)"),
+    ("http://snomed.info/sct", "44054006", "Diabetes mellitus type 2 (disorder)"),
+    ("http://snomed.info/sct", "162864005", "Body mass index 30+ - obesity (finding)"),
+    ("http://snomed.info/sct", "444814009", "Viral sinusitis (disorder)"),
+    ("http://snomed.info/sct", "195662009", "Acute viral pharyngitis (disorder)"),
+    ("http://snomed.info/sct", "10509002", "Acute bronchitis (disorder)"),
+    ("http://snomed.info/sct", "271737000", "Anemia (disorder)"),
+    ("http://snomed.info/sct", "55822004", "Hyperlipidemia (disorder)"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential (primary) hypertension"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "E11.9", "Type 2 diabetes mellitus without complications"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "J06.9", "Acute upper respiratory infection, unspecified"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "M54.50", "Low back pain, unspecified"),
+]
+
+
+def _condition(rid: str, system: str, code: str, display: str, onset: date) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition"]},
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+            ]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "encounter-diagnosis",
+                        "display": "Encounter Diagnosis",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "encounter": {"reference": f"Encounter/{uuid.uuid4()}"},
+        "onsetDateTime": f"{onset.isoformat()}T09:30:00-05:00",
+        "recordedDate": f"{onset.isoformat()}T09:30:00-05:00",
+    }
+
+
+def _study(rid: str, started: date, spine: bool) -> dict[str, Any]:
+    dcm = "http://dicom.nema.org/resources/ontology/DCM"
+    modality = "MR" if spine else "DX"
+    return {
+        "resourceType": "ImagingStudy",
+        "id": rid,
+        "status": "available",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "started": f"{started.isoformat()}T10:00:00Z",
+        "modality": [{"system": dcm, "code": modality}],
+        "description": "MRI lumbar spine without contrast" if spine else "XR chest 2 views",
+        "numberOfSeries": 1,
+        "numberOfInstances": 3,
+        "series": [
+            {
+                "uid": f"1.2.840.99999.{random.randint(1, 10**9)}",
+                "number": 1,
+                "modality": {"system": dcm, "code": modality},
+                "bodySite": {
+                    "system": "http://snomed.info/sct",
+                    "code": "122496007" if spine else "51185008",
+                    "display": "Lumbar spine structure" if spine else "Thoracic structure",
+                },
+                "instance": [
+                    {
+                        "uid": f"1.2.840.99999.{random.randint(1, 10**9)}.{n}",
+                        "sopClass": {
+                            "system": "urn:ietf:rfc:3986",
+                            "code": "urn:oid:1.2.840.10008.5.1.4.1.1.4",
+                        },
+                        "number": n,
+                    }
+                    for n in range(1, 4)
+                ],
+            }
+        ],
+    }
+
+
+def patient_view_request(size: int, seed: int = 7) -> dict[str, Any]:
+    """A full-prefetch patient-view request whose record holds `size` resources."""
+    rng = random.Random(seed)
+    random.seed(seed)
+    studies = max(1, size // 20)
+    conditions = [
+        _condition(f"c{i}", *rng.choice(NOISE), AS_OF - timedelta(days=rng.randint(30, 9000)))
+        for i in range(size - studies - 2)
+    ]
+    fracture = _condition(
+        "fx",
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "M80.08XA",
+        "Osteoporotic fracture of vertebra",
+        AS_OF - timedelta(days=20),
+    )
+    fracture["bodySite"] = [
+        {"coding": [{"system": "http://snomed.info/sct", "code": "66794005", "display": "L1"}]}
+    ]
+    conditions.append(fracture)
+    imaging = [
+        _study(f"i{i}", AS_OF - timedelta(days=rng.randint(1, 4000)), spine=(i == 0)) for i in range(studies)
+    ]
+    imaging[0]["started"] = f"{(AS_OF - timedelta(days=18)).isoformat()}T10:00:00Z"
+
+    def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(resources),
+            "entry": [
+                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}}
+                for r in resources
+            ],
+        }
+
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": "https://ehr.example.org/fhir",
+        "context": {"userId": "Practitioner/bench", "patientId": PATIENT_ID},
+        "prefetch": {
+            "patient": {
+                "resourceType": "Patient",
+                "id": PATIENT_ID,
+                "birthDate": "1946-04-01",
+                "gender": "female",
+            },
+            "conditions": bundle(conditions),
+            "imaging": bundle(imaging),
+        },
+    }

@@ -1,0 +1,115 @@
+"""Card shape per api-contract.md, and card text safety."""
+
+from __future__ import annotations
+
+import uuid
+
+from conftest import Call
+from markdown_it import MarkdownIt
+from support.builders import SCT, condition, finding, study
+
+FRACTURE = condition("fx", "M80.08XA", bodySite=[{"text": "L1"}])
+
+
+def test_card_has_every_contract_field(call: Call) -> None:
+    card = call([FRACTURE], [study("mr")])["cards"][0]
+    assert uuid.UUID(card["uuid"]).version == 4
+    assert len(card["summary"]) < 140
+    assert card["indicator"] in {"info", "warning", "critical"}
+    assert card["detail"]
+    assert card["source"]["label"]
+    assert card["source"]["url"].endswith("/rationale")
+    assert card["source"]["topic"]["code"]
+    assert card["overrideReasons"]
+    assert all(r["display"] and r["code"] and r["system"] for r in card["overrideReasons"])
+    assert card["selectionBehavior"] == "at-most-one"
+    (suggestion,) = card["suggestions"]
+    assert uuid.UUID(suggestion["uuid"]).version == 4
+    assert suggestion["isRecommended"] is True
+    assert suggestion["label"]
+    (action,) = suggestion["actions"]
+    assert action["type"] == "create"
+    resource = action["resource"]
+    assert resource["resourceType"] == "ServiceRequest"
+    assert (resource["status"], resource["intent"]) == ("draft", "proposal")
+    assert "kyphoplasty" in resource["code"]["text"]
+    assert "vertebroplasty" in resource["code"]["text"]
+    assert resource["reasonReference"] == [{"reference": "Condition/fx"}]
+    assert resource["requester"] == {"reference": "Practitioner/dr1"}
+
+
+def test_uuids_are_new_per_card(call: Call) -> None:
+    first = call([FRACTURE])["cards"][0]
+    second = call([FRACTURE])["cards"][0]
+    assert first["uuid"] != second["uuid"]
+    assert first["suggestions"][0]["uuid"] != second["suggestions"][0]["uuid"]
+
+
+def test_requester_only_for_practitioners(call: Call) -> None:
+    body_context = {"userId": "Patient/p1", "patientId": "p1"}
+    card = call([FRACTURE], context=body_context)["cards"][0]
+    assert "requester" not in card["suggestions"][0]["actions"][0]["resource"]
+    card = call([FRACTURE], context={"userId": "PractitionerRole/r9", "patientId": "p1"})["cards"][0]
+    assert card["suggestions"][0]["actions"][0]["resource"]["requester"] == {
+        "reference": "PractitionerRole/r9"
+    }
+
+
+def test_finding_extension_shape(call: Call) -> None:
+    found = finding(call([FRACTURE], [study("mr")]))
+    assert found == {
+        "recommendation": "refer",
+        "fractures": [
+            {
+                "etiology": "osteoporotic",
+                "basis": "condition",
+                "level": "L1",
+                "region": "lumbar",
+                "diagnosedOn": "2026-11-01",
+                "ageDays": 22,
+                "evidence": ["Condition/fx", "ImagingStudy/mr"],
+            }
+        ],
+        "imaging": {"acuityConfirmed": True, "studies": ["ImagingStudy/mr"]},
+        "contraindications": [],
+        "dataUnavailable": [],
+        "asOf": "2026-11-23",
+    }
+
+
+def test_detail_states_what_when_imaging_timing_checklist_and_both_procedures(call: Call) -> None:
+    detail = call([FRACTURE], [study("mr")])["cards"][0]["detail"]
+    for needle in ("L1", "2026-11-01", "22 days ago", "MRI lumbar spine", "two months", "CBC", "coagulation"):
+        assert needle in detail
+    assert "Kyphoplasty" in detail
+    assert "vertebroplasty" in detail
+
+
+def test_record_text_cannot_inject_markdown_or_html(call: Call) -> None:
+    evil = condition("fx", "M80.08XA")
+    evil["code"]["text"] = "[click](javascript:alert(1)) <img src=x onerror=alert(1)>\n# Heading"
+    detail = call([evil])["cards"][0]["detail"]
+    # Rendered as an EHR would, with raw HTML allowed: the record's text stays text.
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(detail)
+    assert "<img" not in html
+    assert "<a " not in html
+    assert "<h1>" not in html
+
+
+def test_summary_stays_under_140_characters_for_many_fractures(call: Call) -> None:
+    levels = ["T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    fractures = [condition(f"fx{lvl}", "M80.08XA", bodySite=[{"text": lvl}]) for lvl in levels]
+    fractures.append(condition("ci", "A41.9"))
+    fractures.append(condition("ci2", "Z34.00"))
+    card = call(fractures)["cards"][0]
+    assert len(card["summary"]) < 140
+
+
+def test_pathologic_summary(call: Call) -> None:
+    card = call([condition("fx", "M84.58XA")])["cards"][0]
+    assert card["summary"].startswith("Recent pathologic vertebral fracture")
+
+
+def test_snomed_thoracic_region_in_summary(call: Call) -> None:
+    card = call([condition("fx", "203451004", SCT)])["cards"][0]
+    assert "thoracic" in card["summary"]

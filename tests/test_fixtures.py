@@ -1,0 +1,57 @@
+"""Every scenario in fhir_fixtures/ through the HTTP API at its as-of date, against its expected outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.app import create_app
+from cds_service.offline import hook_request_for, patient_ids, read_scenario
+from cds_service.services import SERVICES
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
+SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
+
+
+def _sorted_lists(value: Any) -> Any:
+    """Lists compare without regard to order (fixtures/README.md)."""
+    if isinstance(value, dict):
+        return {k: _sorted_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((_sorted_lists(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+def test_there_are_at_least_30_scenarios() -> None:
+    assert len(SCENARIOS) >= 30
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
+def test_scenario(folder: Path) -> None:
+    meta = json.loads((folder / "scenario.json").read_text())
+    expected = meta["expected"]
+    scenario = read_scenario(folder)
+    as_of = date.fromisoformat(meta["asOf"])
+    service = next(s for s in SERVICES.values() if s.hook == meta.get("hook", "patient-view"))
+    (patient_id,) = patient_ids(scenario.resources)
+    body = hook_request_for(scenario.resources, service, patient_id)
+    response = create_app(clock=lambda: as_of).test_client().post(f"/cds-services/{service.id}", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    cards = response.get_json()["cards"]
+    assert len(cards) == expected["cards"], meta["description"]
+    if not cards:
+        return
+    (card,) = cards
+    found = card["extension"]["vertebral-augmentation-cds/finding"]
+    assert card["indicator"] == expected["indicator"]
+    assert found["recommendation"] == expected["recommendation"]
+    assert ("suggestions" in card) is expected["suggestion"]
+    assert found["asOf"] == meta["asOf"]
+    for key in ("fractures", "imaging", "contraindications"):
+        assert _sorted_lists(found[key]) == _sorted_lists(expected[key]), key
+    for phrase in expected.get("detailContains", []):
+        assert phrase in card["detail"]
