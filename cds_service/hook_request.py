@@ -27,6 +27,8 @@ class HookRequest:
     access_token: str | None
     context: Mapping[str, Any]
     prefetch: Mapping[str, Any]
+    orders: tuple[Mapping[str, Any], ...] = ()
+    """order hooks: the draft orders the hook looks at (order-select: the selected ones only)."""
 
 
 def _bad(diagnostics: str) -> CdsError:
@@ -89,4 +91,29 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         prefetch = {}
     elif not isinstance(prefetch, dict):
         raise _bad("prefetch must be an object")
-    return HookRequest(hook, hook_instance, patient_id, user_id, fhir_server, access_token, context, prefetch)
+    orders = _orders_in_scope(context, hook) if hook in ("order-select", "order-sign") else ()
+    return HookRequest(
+        hook, hook_instance, patient_id, user_id, fhir_server, access_token, context, prefetch, orders
+    )
+
+
+def _orders_in_scope(context: Mapping[str, Any], hook: str) -> tuple[Mapping[str, Any], ...]:
+    """draftOrders must be a Bundle (of any type) with entries; selections must point into it."""
+    bundle = context.get("draftOrders")
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise _bad("context.draftOrders is required and must be a FHIR Bundle")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise _bad("context.draftOrders has no entries")
+    orders = [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    if len(orders) != len(entries):
+        raise _bad("context.draftOrders has an entry without a resource")
+    if hook == "order-sign":
+        return tuple(orders)
+    selections = context.get("selections")
+    if not isinstance(selections, list) or not selections or not all(isinstance(s, str) for s in selections):
+        raise _bad("context.selections is required for order-select: a list of Type/id references")
+    by_ref = {f"{o.get('resourceType')}/{o.get('id')}": o for o in orders}
+    if any(s not in by_ref for s in selections):
+        raise _bad("context.selections names an order that is not in context.draftOrders")
+    return tuple(by_ref[s] for s in dict.fromkeys(selections))

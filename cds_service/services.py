@@ -38,6 +38,15 @@ RECORD_PREFETCH: Mapping[str, PrefetchQuery] = {
     "patient": PrefetchQuery("Patient/{{context.patientId}}", "Patient"),
     "conditions": PrefetchQuery("Condition?patient={{context.patientId}}", "Condition", required=True),
     "imaging": PrefetchQuery("ImagingStudy?patient={{context.patientId}}", "ImagingStudy"),
+    "procedures": PrefetchQuery("Procedure?patient={{context.patientId}}", "Procedure"),
+    "servicerequests": PrefetchQuery("ServiceRequest?patient={{context.patientId}}", "ServiceRequest"),
+    "medicationrequests": PrefetchQuery(
+        "MedicationRequest?patient={{context.patientId}}", "MedicationRequest"
+    ),
+    "medicationstatements": PrefetchQuery(
+        "MedicationStatement?patient={{context.patientId}}", "MedicationStatement"
+    ),
+    "allergies": PrefetchQuery("AllergyIntolerance?patient={{context.patientId}}", "AllergyIntolerance"),
 }
 
 REFERRAL = ServiceDefinition(
@@ -51,4 +60,26 @@ REFERRAL = ServiceDefinition(
     prefetch=RECORD_PREFETCH,
 )
 
-SERVICES: Mapping[str, ServiceDefinition] = {service.id: service for service in (REFERRAL,)}
+ORDER_SELECT = ServiceDefinition(
+    id="vertebral-augmentation-order-select",
+    hook="order-select",
+    title="Vertebral augmentation order check (on select)",
+    description=(
+        "When a vertebroplasty or kyphoplasty order is selected, checks it against the record: a recent "
+        "osteoporotic or pathologic vertebral fracture, and every contraindication."
+    ),
+    prefetch=RECORD_PREFETCH,
+)
+
+ORDER_SIGN = ServiceDefinition(
+    id="vertebral-augmentation-order-sign",
+    hook="order-sign",
+    title="Vertebral augmentation order check (on sign)",
+    description=(
+        "Before a vertebroplasty or kyphoplasty order is signed, checks it against the record: a recent "
+        "osteoporotic or pathologic vertebral fracture, and every contraindication."
+    ),
+    prefetch=RECORD_PREFETCH,
+)
+
+SERVICES: Mapping[str, ServiceDefinition] = {s.id: s for s in (REFERRAL, ORDER_SELECT, ORDER_SIGN)}

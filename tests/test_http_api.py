@@ -34,6 +34,11 @@ def test_discovery_lists_the_referral_service_with_prefetch_templates(client: Fl
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
         "imaging": "ImagingStudy?patient={{context.patientId}}",
+        "procedures": "Procedure?patient={{context.patientId}}",
+        "servicerequests": "ServiceRequest?patient={{context.patientId}}",
+        "medicationrequests": "MedicationRequest?patient={{context.patientId}}",
+        "medicationstatements": "MedicationStatement?patient={{context.patientId}}",
+        "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     }
 
 

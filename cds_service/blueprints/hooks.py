@@ -8,8 +8,9 @@ import uuid
 
 from flask import Blueprint, Response, request
 
-from cds_service.core.card_builder import referral_card
+from cds_service.core.card_builder import CardJson, order_card, referral_card
 from cds_service.core.decision import decide_referral
+from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import RecordReader
 from cds_service.hook_request import check_content_type, parse_hook_request, parse_json_body
 from cds_service.outcome import CdsError, json_response
@@ -38,18 +39,30 @@ def call_service(service_id: str) -> Response:
         raise CdsError(404, "not-found", "unknown CDS service")
     check_content_type(request.mimetype)
     hook_request = parse_hook_request(parse_json_body(request.get_data(cache=False)), service)
+    orders = (
+        augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
+    )
+    if service.hook != "patient-view" and not orders:
+        log.info(
+            "hook answered", extra={"service": service.id, "hook": service.hook, "cards": 0, "orders": 0}
+        )
+        return json_response({"cards": []})  # not an augmentation order: the record is not needed
     data = gather_record(hook_request, service, rt.fetcher)
     today = rt.clock()
     record = RecordReader(rt.terminology, today).read(data.resources, data.unavailable)
     decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
-    card = referral_card(
-        decision,
-        rt.content,
-        patient_id=hook_request.patient_id,
-        user_id=hook_request.user_id,
-        rationale_url=rationale_url(rt),
-        new_uuid=_new_uuid,
-    )
+    card: CardJson | None
+    if service.hook == "patient-view":
+        card = referral_card(
+            decision,
+            rt.content,
+            patient_id=hook_request.patient_id,
+            user_id=hook_request.user_id,
+            rationale_url=rationale_url(rt),
+            new_uuid=_new_uuid,
+        )
+    else:
+        card = order_card(decision, orders, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
     skipped = data.skipped + record.skipped
     log.info(
@@ -59,7 +72,7 @@ def call_service(service_id: str) -> Response:
             "hook": service.hook,
             "hookInstance": hook_request.hook_instance,
             "cards": len(cards),
-            "recommendation": decision.recommendation,
+            "recommendation": _recommendation(card),
             "resources": {k: len(v) for k, v in data.resources.items()},
             "skipped": dict(skipped),
             "unavailable": sorted(data.unavailable),
@@ -67,3 +80,10 @@ def call_service(service_id: str) -> Response:
         },
     )
     return json_response({"cards": cards})
+
+
+def _recommendation(card: CardJson | None) -> str | None:
+    if card is None:
+        return None
+    found: str = card["extension"]["vertebral-augmentation-cds/finding"]["recommendation"]
+    return found

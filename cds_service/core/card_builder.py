@@ -20,6 +20,7 @@ import jinja2
 from cds_service.core.contraindications import Contraindication
 from cds_service.core.decision import ReferralDecision
 from cds_service.core.fractures import Fracture
+from cds_service.core.orders import AugmentationOrder, OrderRecommendation, order_recommendation
 from cds_service.core.record import SpineStudy
 
 FINDING_EXTENSION = "vertebral-augmentation-cds/finding"
@@ -39,6 +40,7 @@ def md_escape(text: object) -> str:
 class CardContent:
     texts: Mapping[str, Any]
     referral_template: jinja2.Template
+    order_template: jinja2.Template
     rationale_markdown: str
 
 
@@ -50,6 +52,7 @@ def load_card_content(folder: Traversable | None = None) -> CardContent:
     return CardContent(
         texts=tomllib.loads((root / "texts.toml").read_text(encoding="utf-8")),
         referral_template=env.from_string((root / "referral.md.j2").read_text(encoding="utf-8")),
+        order_template=env.from_string((root / "order.md.j2").read_text(encoding="utf-8")),
         rationale_markdown=(root / "rationale.md").read_text(encoding="utf-8"),
     )
 
@@ -118,6 +121,41 @@ def _note_view(c: Contraindication, texts: Mapping[str, Any]) -> dict[str, Any]:
         "action": note["action"],
         "labels": "; ".join(c.labels),
         "undated": c.undated,
+    }
+
+
+def _unavailable_sentence(kinds: Iterable[str], texts: Mapping[str, Any]) -> str:
+    names = texts["unavailable"]["kinds"]
+    listed = sorted(kinds)
+    return (
+        texts["unavailable"]["text"].format(kinds=", ".join(names.get(k, k) for k in listed))
+        if listed
+        else ""
+    )
+
+
+def _card(
+    summary: str,
+    detail: str,
+    indicator: str,
+    texts: Mapping[str, Any],
+    rationale_url: str,
+    override_group: str,
+    extension: dict[str, Any],
+    new_uuid: Callable[[], str],
+) -> CardJson:
+    return {
+        "uuid": new_uuid(),
+        "summary": _truncate(summary[:1].upper() + summary[1:]),
+        "detail": re.sub(r"\n{3,}", "\n\n", detail.strip()),
+        "indicator": indicator,
+        "source": {
+            "label": texts["source"]["label"],
+            "url": rationale_url,
+            "topic": dict(texts["source"]["topic"]),
+        },
+        "overrideReasons": override_reasons(texts, override_group),
+        "extension": {FINDING_EXTENSION: extension},
     }
 
 
@@ -215,14 +253,7 @@ def referral_card(
         summary = texts["summary"]["refer_suspected"].format(fracture=phrase, age=age)
     else:
         summary = texts["summary"]["refer"].format(fracture=phrase, age=age)
-    other_unavailable = sorted(k for k in decision.unavailable if k != "ImagingStudy")
-    unavailable = (
-        texts["unavailable"]["text"].format(
-            kinds=", ".join(texts["unavailable"]["kinds"].get(k, k) for k in other_unavailable)
-        )
-        if other_unavailable
-        else ""
-    )
+    unavailable = _unavailable_sentence(decision.unavailable - {"ImagingStudy"}, texts)
     detail = content.referral_template.render(
         t=texts,
         decision=decision,
@@ -231,20 +262,22 @@ def referral_card(
         days_left=max(0, decision.recent_days - age),
         notes=[_note_view(c, texts) for c in decision.contraindications],
         unavailable=unavailable,
-    ).strip()
-    card: CardJson = {
-        "uuid": new_uuid(),
-        "summary": _truncate(summary[:1].upper() + summary[1:]),
-        "detail": re.sub(r"\n{3,}", "\n\n", detail),
-        "indicator": "warning" if decision.needs_warning else "info",
-        "source": {
-            "label": texts["source"]["label"],
-            "url": rationale_url,
-            "topic": dict(texts["source"]["topic"]),
-        },
-        "overrideReasons": override_reasons(texts, "referral"),
-        "extension": {FINDING_EXTENSION: finding(decision, recommendation)},
-    }
+        undated_augmentation=texts["augmentation"]["undated"].format(
+            labels="; ".join(md_escape(a.label) for a in decision.undated_augmentation)
+        )
+        if decision.undated_augmentation
+        else "",
+    )
+    card = _card(
+        summary,
+        detail,
+        "warning" if decision.needs_warning else "info",
+        texts,
+        rationale_url,
+        "referral",
+        finding(decision, recommendation),
+        new_uuid,
+    )
     if recommendation == "refer":
         label = texts["suggestion"]["label"]
         card["selectionBehavior"] = "at-most-one"
@@ -260,6 +293,72 @@ def referral_card(
                         "resource": _referral_request(decision, texts, patient_id, user_id),
                     }
                 ],
+            }
+        ]
+    return card
+
+
+def order_card(
+    decision: ReferralDecision,
+    orders: list[AugmentationOrder],
+    content: CardContent,
+    *,
+    rationale_url: str,
+    new_uuid: Callable[[], str],
+) -> CardJson | None:
+    """The one order-hook card, or None when the record raises nothing against the order."""
+    recommendation: OrderRecommendation | None = order_recommendation(decision)
+    if recommendation is None or not orders:
+        return None
+    texts = content.texts
+    order_texts = texts["order"]
+    old_fracture = ""
+    if recommendation == "order-not-supported":
+        past = decision.latest_past_fracture
+        age = (decision.as_of - past.date).days if past is not None and past.date is not None else None
+        if past is not None and past.date is not None:
+            where = past.level or (f"{past.region} region" if past.region else "level unknown")
+            old_fracture = order_texts["text"]["old_fracture"].format(
+                where=where, date=past.date.isoformat(), age=age
+            )
+            summary = order_texts["summary"]["order-not-supported-old"].format(age=age)
+        else:
+            summary = order_texts["summary"]["order-not-supported"]
+    elif recommendation == "contraindicated":
+        summary = order_texts["summary"]["contraindicated"].format(
+            reasons=", ".join(c.code for c in decision.absolute)
+        )
+    else:
+        summary = order_texts["summary"]["order-caution"].format(
+            codes=", ".join(c.code for c in decision.contraindications)
+        )
+    detail = content.order_template.render(
+        t=texts,
+        recommendation=recommendation,
+        orders="; ".join(o.label for o in orders),
+        not_supported=order_texts["text"]["not_supported"].format(days=decision.recent_days),
+        old_fracture=old_fracture,
+        fractures=[_fracture_view(f, texts) for f in decision.fractures],
+        notes=[_note_view(c, texts) for c in decision.contraindications],
+        unavailable=_unavailable_sentence(decision.unavailable, texts),
+    )
+    card = _card(
+        summary,
+        detail,
+        "critical" if recommendation == "contraindicated" else "warning",
+        texts,
+        rationale_url,
+        "order",
+        finding(decision, recommendation),
+        new_uuid,
+    )
+    if recommendation in ("order-not-supported", "contraindicated"):
+        label = order_texts["text"]["remove_label"]
+        card["suggestions"] = [
+            {
+                "uuid": new_uuid(),
+                "label": label,
+                "actions": [{"type": "delete", "description": label, "resourceId": o.ref} for o in orders],
             }
         ]
     return card

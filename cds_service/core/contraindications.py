@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.core.fractures import Fracture
-from cds_service.core.record import PatientRecord
+from cds_service.core.record import ClinicalFact, ConditionFinding, PatientRecord
 from cds_service.core.terminology import ContraindicationRule, Kind, Terminology
 
 KIND_ORDER: dict[Kind, int] = {"absolute": 0, "relative": 1, "not-advised": 2}
@@ -34,13 +34,11 @@ def find_contraindications(
     record: PatientRecord, fractures: Sequence[Fracture], terminology: Terminology, today: date
 ) -> tuple[Contraindication, ...]:
     found: dict[str, tuple[ContraindicationRule, list[tuple[str, str, date | None]]]] = {}
-    for condition in record.conditions:
-        for rule in terminology.contraindication_rules(condition.concepts):
-            if _is_stale(rule, condition.date, today):
-                continue
-            found.setdefault(rule.code, (rule, []))[1].append(
-                (condition.ref, condition.label, condition.date)
-            )
+    items: list[ConditionFinding | ClinicalFact] = [*record.conditions, *record.facts]
+    for item in items:
+        for rule in terminology.contraindication_rules(item.concepts):
+            if not _is_stale(rule, item.date, today):
+                found.setdefault(rule.code, (rule, []))[1].append((item.ref, item.label, item.date))
     notes = [
         Contraindication(
             code=rule.code,

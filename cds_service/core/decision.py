@@ -8,7 +8,7 @@ from typing import Literal
 
 from cds_service.core.contraindications import Contraindication, find_contraindications
 from cds_service.core.fractures import Fracture, FractureEvidence, FractureFinder, studies_in_window
-from cds_service.core.record import PatientRecord, SpineStudy
+from cds_service.core.record import AugmentationRecord, PatientRecord, SpineStudy
 from cds_service.core.terminology import Terminology
 
 Recommendation = Literal["refer", "contraindicated"]
@@ -32,6 +32,9 @@ class ReferralDecision:
     latest_past_fracture: FractureEvidence | None
     unavailable: frozenset[str]
     recent_days: int
+    prior_augmentation: tuple[AugmentationRecord, ...] = ()
+    """Procedures or referrals dated on or after every recent fracture: they silence patient-view."""
+    undated_augmentation: tuple[AugmentationRecord, ...] = ()
 
     @property
     def has_recent_fracture(self) -> bool:
@@ -43,8 +46,9 @@ class ReferralDecision:
 
     @property
     def recommendation(self) -> Recommendation | None:
-        """None: nothing to say. An absolute contraindication overrides everything else."""
-        if not self.fractures:
+        """patient-view: None when there is nothing to say (no recent fracture, or every one already
+        treated or referred). An absolute contraindication overrides everything else."""
+        if not self.fractures or self.prior_augmentation:
             return None
         return "contraindicated" if self.absolute else "refer"
 
@@ -73,6 +77,9 @@ def decide_referral(
     window = terminology.parameters.recent_days if recent_days is None else recent_days
     assessment = FractureFinder(record, terminology, today, window).assess()
     fractures = assessment.recent
+    dated = [a for a in record.augmentations if a.date is not None]
+    addressed = [[a for a in dated if a.date is not None and a.date >= f.diagnosed_on] for f in fractures]
+    prior = tuple({a.ref: a for found in addressed for a in found}.values()) if all(addressed) else ()
     return ReferralDecision(
         as_of=today,
         fractures=fractures,
@@ -81,4 +88,6 @@ def decide_referral(
         latest_past_fracture=assessment.latest_past,
         unavailable=record.unavailable,
         recent_days=window,
+        prior_augmentation=prior,
+        undated_augmentation=tuple(a for a in record.augmentations if a.date is None),
     )

@@ -13,11 +13,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.imagingstudy import ImagingStudy
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.core.fhirdates import date_at_age, to_date
@@ -66,6 +71,26 @@ class SpineStudy:
     reason_codings: tuple[Mapping[str, Any], ...]
 
 
+@dataclass(frozen=True)
+class ClinicalFact:
+    """A medication in use or an allergy that a contraindication rule names."""
+
+    ref: str
+    label: str
+    concepts: frozenset[str]
+    date: date | None
+
+
+@dataclass(frozen=True)
+class AugmentationRecord:
+    """A vertebroplasty / kyphoplasty done (Procedure) or a referral for one (ServiceRequest)."""
+
+    ref: str
+    kind: Literal["procedure", "referral"]
+    label: str
+    date: date | None
+
+
 @dataclass
 class PatientRecord:
     """Everything the rules read about one patient, with what could not be read."""
@@ -73,6 +98,8 @@ class PatientRecord:
     birth_date: date | None = None
     conditions: list[ConditionFinding] = field(default_factory=list)
     spine_studies: list[SpineStudy] = field(default_factory=list)
+    facts: list[ClinicalFact] = field(default_factory=list)
+    augmentations: list[AugmentationRecord] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -130,7 +157,7 @@ def _text_meaning(
     return CodeMeaning(frozenset({"spine-body-site"}), level, region)
 
 
-def _site_texts(concepts: Iterable[Mapping[str, Any]]) -> list[str]:
+def _concept_texts(concepts: Iterable[Mapping[str, Any]]) -> list[str]:
     texts: list[str] = []
     for concept in concepts:
         if isinstance(concept.get("text"), str):
@@ -149,7 +176,7 @@ def _body_site(raw_sites: object, terminology: Terminology) -> CodeMeaning | Non
     for site in sites:
         found = terminology.meaning_of_codings(site.get("coding"))
         merged = found.merge(merged) if found else merged
-    from_text = _text_meaning(_site_texts(sites), terminology)
+    from_text = _text_meaning(_concept_texts(sites), terminology)
     return merged.merge(from_text) if merged else from_text
 
 
@@ -210,7 +237,102 @@ class RecordReader:
             self._read_condition(raw, record)
         for raw in resources.get("ImagingStudy", ()):
             self._read_study(raw, record)
+        for resource_type in ("MedicationRequest", "MedicationStatement", "AllergyIntolerance"):
+            for raw in resources.get(resource_type, ()):
+                self._read_fact(resource_type, raw, record)
+        for resource_type in ("Procedure", "ServiceRequest"):
+            for raw in resources.get(resource_type, ()):
+                self._read_augmentation(resource_type, raw, record)
         return record
+
+    def _concepts(self, resource_type: str, concepts: Iterable[object]) -> tuple[frozenset[str], str | None]:
+        """Value-set concepts named by codings or text of some CodeableConcepts, and a label."""
+        found: set[str] = set()
+        label: str | None = None
+        for concept in concepts:
+            if not isinstance(concept, Mapping):
+                continue
+            meaning = self.terminology.meaning_of_codings(concept.get("coding"))
+            named = self.terminology.text_concepts(resource_type, _concept_texts([concept]))
+            if meaning is not None or named:
+                found.update(named)
+                found.update(meaning.concepts if meaning else ())
+                label = label or _label(concept, resource_type)
+        return frozenset(found), label
+
+    def _dated(self, when: date | None, resource_type: str, record: PatientRecord) -> bool:
+        """False (and counted) for a date more than the tolerated day ahead: a data error."""
+        if when is not None and when > self.latest_allowed:
+            record.skipped[f"{resource_type} future-dated"] += 1
+            return False
+        return True
+
+    def _read_fact(self, resource_type: str, raw: object, record: PatientRecord) -> None:
+        if not isinstance(raw, Mapping) or raw.get("resourceType") != resource_type:
+            return
+        params = self.params
+        if resource_type == "AllergyIntolerance":
+            if not _raw_status_counts(raw.get("clinicalStatus"), params.counting_allergy_clinical_status):
+                return
+            if _raw_codes(raw.get("verificationStatus")) & params.excluded_allergy_verification_status:
+                return
+            reactions = raw.get("reaction")
+            substances = (
+                [r.get("substance") for r in reactions if isinstance(r, Mapping)]
+                if isinstance(reactions, list)
+                else []
+            )
+            concepts, label = self._concepts(resource_type, [raw.get("code"), *substances])
+        else:
+            if raw.get("status") not in params.counting_medication_status:
+                return
+            concepts, label = self._concepts(resource_type, _medication_concepts(raw))
+        if not self.terminology.contraindication_rules(concepts):
+            return
+        model = self._valid(_MODELS[resource_type], raw, record)
+        if model is None:
+            return
+        when = _fact_date(model)
+        if self._dated(when, resource_type, record):
+            record.facts.append(
+                ClinicalFact(_ref(resource_type, raw), label or resource_type, concepts, when)
+            )
+
+    def _read_augmentation(self, resource_type: str, raw: object, record: PatientRecord) -> None:
+        if not isinstance(raw, Mapping) or raw.get("resourceType") != resource_type:
+            return
+        counting = (
+            self.params.counting_procedure_status
+            if resource_type == "Procedure"
+            else self.params.counting_service_request_status
+        )
+        if raw.get("status") not in counting:
+            return
+        concepts, label = self._concepts(resource_type, [raw.get("code")])
+        if not self.terminology.is_augmentation(concepts):
+            return
+        model = self._valid(_MODELS[resource_type], raw, record)
+        if model is None:
+            return
+        if resource_type == "Procedure":
+            when = (
+                to_date(model.performedDateTime)
+                if model.performedDateTime is not None
+                else (
+                    to_date(model.performedPeriod.start)
+                    if model.performedPeriod and model.performedPeriod.start
+                    else None
+                )
+            )
+        else:
+            when = to_date(model.authoredOn) if model.authoredOn is not None else None
+        if self._dated(when, resource_type, record):
+            kind: Literal["procedure", "referral"] = (
+                "procedure" if resource_type == "Procedure" else "referral"
+            )
+            record.augmentations.append(
+                AugmentationRecord(_ref(resource_type, raw), kind, label or kind, when)
+            )
 
     def _valid(self, model_type: type[Any], raw: object, record: PatientRecord) -> Any:
         name = model_type.__name__
@@ -318,6 +440,60 @@ class RecordReader:
         )
 
 
+_MODELS: dict[str, type[Any]] = {
+    "MedicationRequest": MedicationRequest,
+    "MedicationStatement": MedicationStatement,
+    "AllergyIntolerance": AllergyIntolerance,
+    "Procedure": Procedure,
+    "ServiceRequest": ServiceRequest,
+}
+
+
+def _raw_codes(concept: object) -> set[str]:
+    if not isinstance(concept, Mapping) or not isinstance(concept.get("coding"), list):
+        return set()
+    return {c["code"] for c in concept["coding"] if isinstance(c, Mapping) and isinstance(c.get("code"), str)}
+
+
+def _raw_status_counts(concept: object, counting: frozenset[str]) -> bool:
+    codes = _raw_codes(concept)
+    return not codes or bool(codes & counting)
+
+
+def _medication_concepts(raw: RawResource) -> list[object]:
+    """The medication's CodeableConcept, a contained Medication's code, and a reference's display."""
+    concepts: list[object] = [raw.get("medicationCodeableConcept")]
+    reference = raw.get("medicationReference")
+    if isinstance(reference, Mapping):
+        if isinstance(reference.get("display"), str):
+            concepts.append({"text": reference["display"]})
+        target = reference.get("reference")
+        contained = raw.get("contained")
+        if isinstance(target, str) and target.startswith("#") and isinstance(contained, list):
+            for item in contained:
+                if (
+                    isinstance(item, Mapping)
+                    and item.get("resourceType") == "Medication"
+                    and item.get("id") == target[1:]
+                ):
+                    concepts.append(item.get("code"))
+    return concepts
+
+
+def _fact_date(model: Any) -> date | None:
+    """When the order was written, the statement's period began, or the allergy started."""
+    period = getattr(model, "effectivePeriod", None)
+    candidates = (
+        getattr(model, "authoredOn", None),
+        getattr(model, "effectiveDateTime", None),
+        period.start if period is not None else None,
+        getattr(model, "dateAsserted", None),
+        getattr(model, "onsetDateTime", None),
+        getattr(model, "recordedDate", None),
+    )
+    return next((to_date(value) for value in candidates if value is not None), None)
+
+
 def _study_label(raw: RawResource) -> str:
     description = raw.get("description")
     if isinstance(description, str) and description.strip():
@@ -358,7 +534,7 @@ def _scan_study(
         if isinstance(concept, Mapping):
             found = terminology.meaning_of_codings(concept.get("coding"))
             procedure = found.merge(procedure) if found else procedure
-            texts.extend(_site_texts([concept]))
+            texts.extend(_concept_texts([concept]))
     is_spine_procedure = procedure is not None and "spine-imaging-procedure" in procedure.concepts
     joined = " ".join(texts)
     text_spine = bool(joined) and (

@@ -96,6 +96,9 @@ class ValueSet:
     triggers: tuple[TriggerRule, ...] = ()
     contraindication: ContraindicationRule | None = None
     text_patterns: tuple[re.Pattern[str], ...] = ()
+    applies_to: frozenset[str] = frozenset()
+    """Resource types whose free text is matched against text_patterns."""
+    augmentation: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,11 @@ class ClinicalParameters:
     counting_clinical_status: frozenset[str]
     counting_verification_status: frozenset[str]
     excluded_study_status: frozenset[str]
+    counting_medication_status: frozenset[str]
+    counting_procedure_status: frozenset[str]
+    counting_service_request_status: frozenset[str]
+    counting_allergy_clinical_status: frozenset[str]
+    excluded_allergy_verification_status: frozenset[str]
 
 
 def _glob_to_regex(pattern: str) -> str:
@@ -172,6 +180,20 @@ class Terminology:
     def text_matches(self, valueset_id: str, text: str) -> bool:
         return any(p.search(text) for p in self.valuesets[valueset_id].text_patterns)
 
+    def text_concepts(self, resource_type: str, texts: Iterable[str]) -> frozenset[str]:
+        """Value sets that apply to this resource type and whose text patterns match any text."""
+        joined = " ".join(texts)
+        if not joined:
+            return frozenset()
+        return frozenset(
+            vs.id
+            for vs in self.valuesets.values()
+            if resource_type in vs.applies_to and any(p.search(joined) for p in vs.text_patterns)
+        )
+
+    def is_augmentation(self, concepts: Iterable[str]) -> bool:
+        return any(self.valuesets[vs_id].augmentation for vs_id in concepts)
+
     def triggers(self, concepts: Iterable[str]) -> list[TriggerRule]:
         return [rule for vs_id in sorted(concepts) for rule in self.valuesets[vs_id].triggers]
 
@@ -209,7 +231,16 @@ def _parse_valueset(doc: Mapping[str, Any]) -> tuple[ValueSet, list[tuple[str, s
                 frozenset({vs_id}), item.get("level"), item.get("region"), item.get("modality")
             )
             entries.append((system, item["pattern" if is_pattern else "code"], is_pattern, meaning))
-    valueset = ValueSet(vs_id, str(doc["title"]), tuple(doc.get("sources", ())), triggers, rule, patterns)
+    valueset = ValueSet(
+        vs_id,
+        str(doc["title"]),
+        tuple(doc.get("sources", ())),
+        triggers,
+        rule,
+        patterns,
+        frozenset(doc.get("appliesTo", ())),
+        bool(doc.get("augmentation", False)),
+    )
     return valueset, entries
 
 
@@ -226,6 +257,11 @@ def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
         counting_clinical_status=frozenset(doc["countingClinicalStatus"]),
         counting_verification_status=frozenset(doc["countingVerificationStatus"]),
         excluded_study_status=frozenset(doc["excludedStudyStatus"]),
+        counting_medication_status=frozenset(doc["countingMedicationStatus"]),
+        counting_procedure_status=frozenset(doc["countingProcedureStatus"]),
+        counting_service_request_status=frozenset(doc["countingServiceRequestStatus"]),
+        counting_allergy_clinical_status=frozenset(doc["countingAllergyClinicalStatus"]),
+        excluded_allergy_verification_status=frozenset(doc["excludedAllergyVerificationStatus"]),
     )
 
 

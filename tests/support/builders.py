@@ -58,8 +58,14 @@ def hook_body(
     studies: list[dict[str, Any]] | None = None,
     *,
     patient: dict[str, Any] | None = None,
+    procedures: list[dict[str, Any]] | None = None,
+    servicerequests: list[dict[str, Any]] | None = None,
+    medicationrequests: list[dict[str, Any]] | None = None,
+    medicationstatements: list[dict[str, Any]] | None = None,
+    allergies: list[dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
+    """A patient-view call with every prefetch key present (empty searchsets unless given)."""
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
@@ -68,6 +74,11 @@ def hook_body(
             "patient": patient or {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1950-01-01"},
             "conditions": searchset(conditions or []),
             "imaging": searchset(studies or []),
+            "procedures": searchset(procedures or []),
+            "servicerequests": searchset(servicerequests or []),
+            "medicationrequests": searchset(medicationrequests or []),
+            "medicationstatements": searchset(medicationstatements or []),
+            "allergies": searchset(allergies or []),
         },
     }
     body.update(overrides)
