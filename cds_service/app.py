@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from cds_service.blueprints import discovery, hooks, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
+from cds_service.logs import configure_logging
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.runtime import Runtime, utc_today
 from cds_service.services import SERVICES
@@ -77,7 +78,7 @@ def create_app(
         rationale_html=_render_rationale(content.rationale_markdown),
         clock=clock or utc_today,
     )
-    logging.getLogger("cds_service").setLevel(base.log_level.upper())
+    configure_logging(base.log_level)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(rationale.bp)

@@ -12,7 +12,7 @@ import orjson
 
 from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
 from cds_service.runtime import utc_today
-from cds_service.services import SERVICES
+from cds_service.services import SERVICES, ServiceDefinition
 
 
 def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str:
@@ -24,14 +24,21 @@ def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str
     return ids[0]
 
 
+def _service(wanted: str | None, hook: str) -> ServiceDefinition:
+    """The named service, else the one for the scenario's hook."""
+    if wanted:
+        return SERVICES[wanted]
+    return next(s for s in SERVICES.values() if s.hook == hook)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
 
     scenario = read_scenario(Path(args.path))
     as_of: date = args.as_of or scenario.as_of or utc_today()
-    service = SERVICES[args.service]
+    service = _service(args.service, scenario.hook)
     patient = _pick_patient(scenario.resources, args.patient)
-    body = hook_request_for(scenario.resources, service, patient)
+    body = hook_request_for(scenario.resources, service, patient, context=scenario.context)
     app = (
         create_app(clock=lambda: as_of, recent_days=args.recent_days)
         if args.recent_days
@@ -45,10 +52,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _request(args: argparse.Namespace) -> int:
     scenario = read_scenario(Path(args.path))
     resources = scenario.resources
-    if scenario.as_of and not args.keep_dates:
-        resources = rebase_dates(resources, (utc_today() - scenario.as_of).days)
-    service = SERVICES[args.service]
-    body = hook_request_for(resources, service, _pick_patient(resources, args.patient))
+    shift = (utc_today() - scenario.as_of).days if scenario.as_of and not args.keep_dates else 0
+    if shift:
+        resources = rebase_dates(resources, shift)
+    service = _service(args.service, scenario.hook)
+    context = rebase_dates(scenario.context, shift) if shift else scenario.context
+    body = hook_request_for(resources, service, _pick_patient(resources, args.patient), context=context)
     sys.stdout.write(orjson.dumps(body).decode() + "\n")
     return 0
 
@@ -76,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=date.fromisoformat, help="evaluation date (default: fixture asOf, else today)"
     )
     evaluate.add_argument("--patient", help="patient id when the file holds several")
-    evaluate.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
+    evaluate.add_argument(
+        "--service", choices=service_ids, help="default: the fixture's hook, else patient-view"
+    )
     evaluate.add_argument("--recent-days", type=int, help="override CDS_RECENT_DAYS")
     evaluate.set_defaults(run=_evaluate)
 
@@ -85,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     request.add_argument("path")
     request.add_argument("--patient")
-    request.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
+    request.add_argument(
+        "--service", choices=service_ids, help="default: the fixture's hook, else patient-view"
+    )
     request.add_argument("--keep-dates", action="store_true", help="do not rebase fixture dates")
     request.set_defaults(run=_request)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,13 @@ _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")
 
 @dataclass(frozen=True)
 class Scenario:
-    """Resources from a file or fixture folder, with the fixture's as-of date when it has one."""
+    """Resources from a file or fixture folder, with the fixture's as-of date, hook and hook
+    context (draft orders) when it has them."""
 
     resources: list[dict[str, Any]]
     as_of: date | None
+    hook: str = "patient-view"
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _from_json(doc: Any) -> list[dict[str, Any]]:
@@ -36,18 +39,19 @@ def _from_json(doc: Any) -> list[dict[str, Any]]:
 
 def read_scenario(path: Path) -> Scenario:
     """A Bundle (any type), a single resource, NDJSON, or a fixture folder (bundle.json + scenario.json)."""
-    as_of: date | None = None
+    meta: dict[str, Any] = {}
     if path.is_dir():
         meta_path = path / "scenario.json"
         if meta_path.exists():
-            as_of = date.fromisoformat(orjson.loads(meta_path.read_bytes())["asOf"])
+            meta = orjson.loads(meta_path.read_bytes())
         path = path / "bundle.json"
     raw = path.read_bytes()
     if path.suffix == ".ndjson":
         resources = [r for line in raw.splitlines() if line.strip() for r in _from_json(orjson.loads(line))]
     else:
         resources = _from_json(orjson.loads(raw))
-    return Scenario(resources, as_of)
+    as_of = date.fromisoformat(meta["asOf"]) if "asOf" in meta else None
+    return Scenario(resources, as_of, meta.get("hook", "patient-view"), meta.get("context", {}))
 
 
 def patient_ids(resources: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -70,6 +74,7 @@ def hook_request_for(
     patient_id: str,
     *,
     user_id: str = "Practitioner/example",
+    context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A full-prefetch request: one searchset Bundle per prefetch key, as an EHR would send."""
     prefetch: dict[str, Any] = {}
@@ -88,7 +93,7 @@ def hook_request_for(
     return {
         "hook": service.hook,
         "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": user_id, "patientId": patient_id},
+        "context": {"userId": user_id, "patientId": patient_id, **(context or {})},
         "prefetch": prefetch,
     }
 

@@ -36,9 +36,9 @@ def test_scenario(folder: Path) -> None:
     expected = meta["expected"]
     scenario = read_scenario(folder)
     as_of = date.fromisoformat(meta["asOf"])
-    service = next(s for s in SERVICES.values() if s.hook == meta.get("hook", "patient-view"))
+    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
     (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(scenario.resources, service, patient_id)
+    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
     response = create_app(clock=lambda: as_of).test_client().post(f"/cds-services/{service.id}", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     cards = response.get_json()["cards"]
@@ -53,5 +53,13 @@ def test_scenario(folder: Path) -> None:
     assert found["asOf"] == meta["asOf"]
     for key in ("fractures", "imaging", "contraindications"):
         assert _sorted_lists(found[key]) == _sorted_lists(expected[key]), key
+    if "deletes" in expected:
+        deletes = [
+            a["resourceId"]
+            for s in card.get("suggestions", [])
+            for a in s["actions"]
+            if a["type"] == "delete"
+        ]
+        assert sorted(deletes) == sorted(expected["deletes"])
     for phrase in expected.get("detailContains", []):
         assert phrase in card["detail"]
