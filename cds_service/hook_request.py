@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 import orjson
 
 from cds_service.outcome import CdsError
@@ -40,12 +41,34 @@ def check_content_type(mimetype: str) -> None:
         raise _bad("Content-Type must be application/json")
 
 
+class _Envelope(TypedDict, total=False):
+    """The request's top level; prefetch values stay undecoded slices of the body (msgspec.Raw)."""
+
+    hook: Any
+    hookInstance: Any
+    context: Any
+    fhirServer: Any
+    fhirAuthorization: Any
+    prefetch: dict[str, msgspec.Raw]
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
 def parse_json_body(raw: bytes) -> Any:
+    """The body as a dict whose prefetch values are raw slices; odd shapes fall back to a plain
+    parse so that validation can say precisely what is wrong."""
     if not raw:
         raise _bad("request body is empty: a CDS Hooks request is a JSON object")
     try:
+        return _envelope_decoder.decode(raw)
+    except msgspec.ValidationError:
+        pass
+    except (msgspec.DecodeError, RecursionError):
+        raise _bad("request body is not valid JSON (or is nested too deeply)") from None
+    try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, RecursionError):
         raise _bad("request body is not valid JSON (or is nested too deeply)") from None
 
 

@@ -26,6 +26,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.core.fhirdates import date_at_age, to_date
+from cds_service.core.resource_view import Resource, as_resource
 from cds_service.core.terminology import LEVELS, CodeMeaning, Terminology
 
 RawResource = Mapping[str, Any]
@@ -231,18 +232,18 @@ class RecordReader:
         self, resources: Mapping[str, Sequence[object]], unavailable: Iterable[str] = ()
     ) -> PatientRecord:
         record = PatientRecord(unavailable=frozenset(unavailable))
-        for raw in resources.get("Patient", ()):
-            record.birth_date = self._birth_date(raw, record)
-        for raw in resources.get("Condition", ()):
-            self._read_condition(raw, record)
-        for raw in resources.get("ImagingStudy", ()):
-            self._read_study(raw, record)
+        for view in _views(resources, "Patient"):
+            record.birth_date = self._birth_date(view, record)
+        for view in _views(resources, "Condition"):
+            self._read_condition(view, record)
+        for view in _views(resources, "ImagingStudy"):
+            self._read_study(view, record)
         for resource_type in ("MedicationRequest", "MedicationStatement", "AllergyIntolerance"):
-            for raw in resources.get(resource_type, ()):
-                self._read_fact(resource_type, raw, record)
+            for view in _views(resources, resource_type):
+                self._read_fact(resource_type, view, record)
         for resource_type in ("Procedure", "ServiceRequest"):
-            for raw in resources.get(resource_type, ()):
-                self._read_augmentation(resource_type, raw, record)
+            for view in _views(resources, resource_type):
+                self._read_augmentation(resource_type, view, record)
         return record
 
     def _concepts(self, resource_type: str, concepts: Iterable[object]) -> tuple[frozenset[str], str | None]:
@@ -267,9 +268,8 @@ class RecordReader:
             return False
         return True
 
-    def _read_fact(self, resource_type: str, raw: object, record: PatientRecord) -> None:
-        if not isinstance(raw, Mapping) or raw.get("resourceType") != resource_type:
-            return
+    def _read_fact(self, resource_type: str, view: Resource, record: PatientRecord) -> None:
+        raw = view.light
         params = self.params
         if resource_type == "AllergyIntolerance":
             if not _raw_status_counts(raw.get("clinicalStatus"), params.counting_allergy_clinical_status):
@@ -289,7 +289,7 @@ class RecordReader:
             concepts, label = self._concepts(resource_type, _medication_concepts(raw))
         if not self.terminology.contraindication_rules(concepts):
             return
-        model = self._valid(_MODELS[resource_type], raw, record)
+        model = self._valid(_MODELS[resource_type], view.full(), record)
         if model is None:
             return
         when = _fact_date(model)
@@ -298,9 +298,8 @@ class RecordReader:
                 ClinicalFact(_ref(resource_type, raw), label or resource_type, concepts, when)
             )
 
-    def _read_augmentation(self, resource_type: str, raw: object, record: PatientRecord) -> None:
-        if not isinstance(raw, Mapping) or raw.get("resourceType") != resource_type:
-            return
+    def _read_augmentation(self, resource_type: str, view: Resource, record: PatientRecord) -> None:
+        raw = view.light
         counting = (
             self.params.counting_procedure_status
             if resource_type == "Procedure"
@@ -311,7 +310,7 @@ class RecordReader:
         concepts, label = self._concepts(resource_type, [raw.get("code")])
         if not self.terminology.is_augmentation(concepts):
             return
-        model = self._valid(_MODELS[resource_type], raw, record)
+        model = self._valid(_MODELS[resource_type], view.full(), record)
         if model is None:
             return
         if resource_type == "Procedure":
@@ -334,35 +333,36 @@ class RecordReader:
                 AugmentationRecord(_ref(resource_type, raw), kind, label or kind, when)
             )
 
-    def _valid(self, model_type: type[Any], raw: object, record: PatientRecord) -> Any:
+    def _valid(self, model_type: type[Any], raw: Mapping[str, Any] | None, record: PatientRecord) -> Any:
         name = model_type.__name__
+        if raw is None:
+            record.skipped[f"{name} invalid"] += 1
+            return None
         try:
             return model_type.model_validate(raw)
         except (ValidationError, ValueError, TypeError, RecursionError):
             record.skipped[f"{name} invalid"] += 1
             return None
 
-    def _birth_date(self, raw: object, record: PatientRecord) -> date | None:
-        if not isinstance(raw, Mapping) or raw.get("resourceType") != "Patient":
-            return record.birth_date
-        model = self._valid(Patient, raw, record)
+    def _birth_date(self, view: Resource, record: PatientRecord) -> date | None:
+        model = self._valid(Patient, view.full(), record)
         return to_date(model.birthDate) if model is not None and model.birthDate is not None else None
 
-    def _read_condition(self, raw: object, record: PatientRecord) -> None:
-        if not isinstance(raw, Mapping) or raw.get("resourceType") != "Condition":
-            return
+    def _read_condition(self, view: Resource, record: PatientRecord) -> None:
+        raw = view.light
         code = raw.get("code")
         meaning = (
             self.terminology.meaning_of_codings(code.get("coding")) if isinstance(code, Mapping) else None
         )
         if meaning is None:
             return  # nothing the rules know: not worth a model
-        if "abatementBoolean" in raw:
+        full = view.full()
+        if full is not None and "abatementBoolean" in full:
             # STU3's abatementBoolean is not R4, but records still carry it: true means abated.
-            if raw["abatementBoolean"] is True:
+            if full["abatementBoolean"] is True:
                 return
-            raw = {k: v for k, v in raw.items() if k != "abatementBoolean"}
-        model = self._valid(Condition, raw, record)
+            full = {k: v for k, v in full.items() if k != "abatementBoolean"}
+        model = self._valid(Condition, full, record)
         if model is None:
             return
         params = self.params
@@ -385,19 +385,18 @@ class RecordReader:
                 meaning=meaning,
                 codings=codings,
                 date=when,
-                body_site=_body_site(raw.get("bodySite"), self.terminology),
+                body_site=_body_site(full.get("bodySite") if full else None, self.terminology),
             )
         )
 
-    def _read_study(self, raw: object, record: PatientRecord) -> None:
-        if not isinstance(raw, Mapping) or raw.get("resourceType") != "ImagingStudy":
-            return
+    def _read_study(self, view: Resource, record: PatientRecord) -> None:
+        raw = view.light
         if raw.get("status") in self.params.excluded_study_status:
             return
         scan = _scan_study(raw, self.terminology)
         if scan is None:
             return
-        model = self._valid(ImagingStudy, raw, record)
+        model = self._valid(ImagingStudy, view.full(), record)
         if model is None:
             return
         started = to_date(model.started) if model.started is not None else None
@@ -438,6 +437,14 @@ class RecordReader:
                 reason_codings=tuple(reason_codings),
             )
         )
+
+
+def _views(resources: Mapping[str, Sequence[object]], resource_type: str) -> Iterable[Resource]:
+    """Resources of one type as scan views; anything else in the list is ignored."""
+    for item in resources.get(resource_type, ()):
+        view = as_resource(item)
+        if view is not None and view.resource_type == resource_type:
+            yield view
 
 
 _MODELS: dict[str, type[Any]] = {
