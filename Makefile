@@ -30,7 +30,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest  ## install, then lint, type-check and run every test
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_patient_view.py
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -100,13 +100,13 @@ def _study(rid: str, started: date, spine: bool) -> dict[str, Any]:
     }
 
 
-def patient_view_request(size: int, seed: int = 7) -> dict[str, Any]:
-    """A full-prefetch patient-view request whose record holds `size` resources."""
+def patient_view_request(size: int, seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
+    """A full-prefetch patient-view request whose record holds `size` resources, dated around `as_of`."""
     rng = random.Random(seed)
     random.seed(seed)
     studies = max(1, size // 20)
     conditions = [
-        _condition(f"c{i}", *rng.choice(NOISE), AS_OF - timedelta(days=rng.randint(30, 9000)))
+        _condition(f"c{i}", *rng.choice(NOISE), as_of - timedelta(days=rng.randint(30, 9000)))
         for i in range(size - studies - 2)
     ]
     fracture = _condition(
@@ -114,16 +114,16 @@ def patient_view_request(size: int, seed: int = 7) -> dict[str, Any]:
         "http://hl7.org/fhir/sid/icd-10-cm",
         "M80.08XA",
         "Osteoporotic fracture of vertebra",
-        AS_OF - timedelta(days=20),
+        as_of - timedelta(days=20),
     )
     fracture["bodySite"] = [
         {"coding": [{"system": "http://snomed.info/sct", "code": "66794005", "display": "L1"}]}
     ]
     conditions.append(fracture)
     imaging = [
-        _study(f"i{i}", AS_OF - timedelta(days=rng.randint(1, 4000)), spine=(i == 0)) for i in range(studies)
+        _study(f"i{i}", as_of - timedelta(days=rng.randint(1, 4000)), spine=(i == 0)) for i in range(studies)
     ]
-    imaging[0]["started"] = f"{(AS_OF - timedelta(days=18)).isoformat()}T10:00:00Z"
+    imaging[0]["started"] = f"{(as_of - timedelta(days=18)).isoformat()}T10:00:00Z"
 
     def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
         return {

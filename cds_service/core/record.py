@@ -227,13 +227,15 @@ class RecordReader:
         self.today = today
         self.params = terminology.parameters
         self.latest_allowed = today + timedelta(days=self.params.future_tolerance_days)
+        self._patients: list[Resource] = []
+        self._birth_read = False
 
     def read(
         self, resources: Mapping[str, Sequence[object]], unavailable: Iterable[str] = ()
     ) -> PatientRecord:
         record = PatientRecord(unavailable=frozenset(unavailable))
-        for view in _views(resources, "Patient"):
-            record.birth_date = self._birth_date(view, record)
+        self._patients = list(_views(resources, "Patient"))
+        self._birth_read = False
         for view in _views(resources, "Condition"):
             self._read_condition(view, record)
         for view in _views(resources, "ImagingStudy"):
@@ -344,9 +346,15 @@ class RecordReader:
             record.skipped[f"{name} invalid"] += 1
             return None
 
-    def _birth_date(self, view: Resource, record: PatientRecord) -> date | None:
-        model = self._valid(Patient, view.full(), record)
-        return to_date(model.birthDate) if model is not None and model.birthDate is not None else None
+    def _birth_date(self, record: PatientRecord) -> date | None:
+        """Read the Patient only when a date is given as an age: most calls never need it."""
+        if not self._birth_read:
+            self._birth_read = True
+            for view in self._patients:
+                model = self._valid(Patient, view.full(), record)
+                if model is not None and model.birthDate is not None:
+                    record.birth_date = to_date(model.birthDate)
+        return record.birth_date
 
     def _read_condition(self, view: Resource, record: PatientRecord) -> None:
         raw = view.light
@@ -370,9 +378,10 @@ class RecordReader:
             return
         if not _status_counts(model.verificationStatus, params.counting_verification_status):
             return
-        if _is_abated(model, self.today, record.birth_date):
+        birth = self._birth_date(record) if model.onsetAge or model.abatementAge else None
+        if _is_abated(model, self.today, birth):
             return
-        when = condition_date(model, record.birth_date)
+        when = condition_date(model, birth)
         if when is not None and when > self.latest_allowed:
             record.skipped["Condition future-dated"] += 1
             return

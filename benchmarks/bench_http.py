@@ -1,0 +1,114 @@
+"""HTTP under gunicorn with the shipped config: a typical record (~100 resources) against the
+trivial endpoint of the same app, at a fixed concurrency, measured with wrk."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import requests
+from records import patient_view_request
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 8
+DURATION_S = 10
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{path}", "rb")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wrk(url: str, script: Path) -> tuple[float, float, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rps, pct("50"), pct("99")
+
+
+def run() -> str:
+    if shutil.which("wrk") is None:
+        return "wrk is not installed (Debian package `wrk`): HTTP benchmark skipped.\n"
+    port = _free_port()
+    env = dict(os.environ, CDS_BIND=f"127.0.0.1:{port}", CDS_AUTH="off", CDS_LOG_LEVEL="WARNING")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:cds_service.gunicorn_config",
+            "--access-logfile",
+            "/dev/null",
+            "benchmarks.bench_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/cds-services", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        body = orjson.dumps(patient_view_request(100, as_of=datetime.now(UTC).date()))
+        answer = requests.post(
+            f"{base}/cds-services/vertebral-augmentation-referral",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        ).json()
+        assert len(answer["cards"]) == 1, "the benchmark record must produce one card"
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "body.json").write_bytes(body)
+            script = Path(tmp) / "post.lua"
+            script.write_text(LUA.format(path=Path(tmp) / "body.json"))
+            trivial = _wrk(f"{base}/bench/noop", script)
+            real = _wrk(f"{base}/cds-services/vertebral-augmentation-referral", script)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ratio = real[0] / trivial[0]
+    workers = os.environ.get("CDS_WORKERS", str(os.cpu_count()))
+    return (
+        f"gunicorn with the shipped config (`cds_service/gunicorn_config.py`: {workers} gthread workers x "
+        f"{os.environ.get('CDS_THREADS', '4')} threads), wrk -c{CONCURRENCY} for {DURATION_S} s, the same "
+        f"{len(body) / 1000:.0f} kB patient-view body (100 resources) to both endpoints.\n\n"
+        "| endpoint | requests/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |\n"
+        f"| trivial `/bench/noop` | {trivial[0]:.0f} | {trivial[1]:.2f} | {trivial[2]:.2f} |\n"
+        f"| patient-view | {real[0]:.0f} | {real[1]:.2f} | {real[2]:.2f} |\n\n"
+        f"Throughput ratio: **{ratio:.0%}** of the trivial endpoint (target >= 70%).\n"
+    )
+
+
+if __name__ == "__main__":
+    print(run())
