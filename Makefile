@@ -29,7 +29,8 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest  ## install, then lint, type-check and run every test
 
-bench: $(STAMP)
+bench: $(STAMP)  ## every benchmark; writes benchmarks/RESULTS.md (installs wrk when root and missing)
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 	$(BIN)/python benchmarks/bench.py
 
 clean:

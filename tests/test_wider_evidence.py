@@ -301,3 +301,13 @@ def test_each_wider_type_is_optional_and_said_when_missing(
     assert card["extension"]["vertebral-augmentation-cds/finding"]["dataUnavailable"] == [resource_type]
     assert "Not checked, data unavailable" in card["detail"]
     assert said in card["detail"]
+
+
+def test_partly_treated_fractures_are_said_and_leave_the_referral_reasons(call: Call) -> None:
+    old = condition("old", "M80.08XA", onset="2026-10-01", bodySite=[{"text": "T12"}])
+    new = condition("new", "M80.08XA", onset="2026-11-15", bodySite=[{"text": "L2"}])
+    kyphoplasty = procedure("proc", {"text": "Kyphoplasty T12"}, performed="2026-10-10")
+    card = call([old, new], procedures=[kyphoplasty])["cards"][0]
+    assert "Already treated or referred: T12 (Kyphoplasty T12, 2026-10-10)" in card["detail"]
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["reasonReference"] == [{"reference": "Condition/new"}]

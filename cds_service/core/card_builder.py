@@ -208,11 +208,13 @@ def _referral_request(
         "subject": {"reference": f"Patient/{patient_id}"},
         "note": [{"text": s["note"]}],
     }
-    condition_refs = sorted({ref for f in decision.fractures for ref in f.condition_refs})
+    treated = {id(f) for f, _ in decision.addressed_fractures}
+    open_fractures = [f for f in decision.fractures if id(f) not in treated]
+    condition_refs = sorted({ref for f in open_fractures for ref in f.condition_refs})
     if condition_refs:
         request["reasonReference"] = [{"reference": ref} for ref in condition_refs]
     else:
-        codings = [dict(c) for f in decision.fractures for src in f.sources for c in src.codings]
+        codings = [dict(c) for f in open_fractures for src in f.sources for c in src.codings]
         request["reasonCode"] = [
             {"coding": list({(c.get("system"), c.get("code")): c for c in codings}.values())}
         ]
@@ -262,6 +264,14 @@ def referral_card(
         days_left=max(0, decision.recent_days - age),
         notes=[_note_view(c, texts) for c in decision.contraindications],
         unavailable=unavailable,
+        addressed=texts["augmentation"]["addressed"].format(
+            items="; ".join(
+                f"{f.level or f.region or 'level unknown'} ({md_escape(a.label)}, {a.date})"
+                for f, a in decision.addressed_fractures
+            )
+        )
+        if decision.addressed_fractures
+        else "",
         undated_augmentation=texts["augmentation"]["undated"].format(
             labels="; ".join(md_escape(a.label) for a in decision.undated_augmentation)
         )

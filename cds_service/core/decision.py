@@ -35,6 +35,8 @@ class ReferralDecision:
     prior_augmentation: tuple[AugmentationRecord, ...] = ()
     """Procedures or referrals dated on or after every recent fracture: they silence patient-view."""
     undated_augmentation: tuple[AugmentationRecord, ...] = ()
+    addressed_fractures: tuple[tuple[Fracture, AugmentationRecord], ...] = ()
+    """Fractures already treated or referred while another recent one is not: said on the card."""
 
     @property
     def has_recent_fracture(self) -> bool:
@@ -80,6 +82,9 @@ def decide_referral(
     dated = [a for a in record.augmentations if a.date is not None]
     addressed = [[a for a in dated if a.date is not None and a.date >= f.diagnosed_on] for f in fractures]
     prior = tuple({a.ref: a for found in addressed for a in found}.values()) if all(addressed) else ()
+    partly = (
+        () if prior else tuple((f, found[0]) for f, found in zip(fractures, addressed, strict=True) if found)
+    )
     return ReferralDecision(
         as_of=today,
         fractures=fractures,
@@ -90,4 +95,5 @@ def decide_referral(
         recent_days=window,
         prior_augmentation=prior,
         undated_augmentation=tuple(a for a in record.augmentations if a.date is None),
+        addressed_fractures=partly,
     )
