@@ -316,17 +316,10 @@ class RecordReader:
         if model is None:
             return
         if resource_type == "Procedure":
-            when = (
-                to_date(model.performedDateTime)
-                if model.performedDateTime is not None
-                else (
-                    to_date(model.performedPeriod.start)
-                    if model.performedPeriod and model.performedPeriod.start
-                    else None
-                )
-            )
+            period = model.performedPeriod
+            when = to_date(model.performedDateTime or (period.start if period else None))
         else:
-            when = to_date(model.authoredOn) if model.authoredOn is not None else None
+            when = to_date(model.authoredOn)
         if self._dated(when, resource_type, record):
             kind: Literal["procedure", "referral"] = (
                 "procedure" if resource_type == "Procedure" else "referral"
@@ -382,8 +375,7 @@ class RecordReader:
         if _is_abated(model, self.today, birth):
             return
         when = condition_date(model, birth)
-        if when is not None and when > self.latest_allowed:
-            record.skipped["Condition future-dated"] += 1
+        if not self._dated(when, "Condition", record):
             return
         assert isinstance(code, Mapping)
         codings = tuple(c for c in code.get("coding") or () if isinstance(c, Mapping))
@@ -409,8 +401,7 @@ class RecordReader:
         if model is None:
             return
         started = to_date(model.started) if model.started is not None else None
-        if started is not None and started > self.latest_allowed:
-            record.skipped["ImagingStudy future-dated"] += 1
+        if not self._dated(started, "ImagingStudy", record):
             return
         site, procedure = scan
         modality_system = self.params.modality_system
