@@ -56,9 +56,10 @@ function loadDefinitions() {
 async function loadFixtures(dirs, router, repo) {
   let count = 0;
   for (const dir of dirs) {
-    const bundles = readdirSync(dir)
+    const bundles = readdirSync(dir, { withFileTypes: true })
+      .filter((dirent) => dirent.isDirectory()) // e.g. skip fhir_fixtures/README.md
+      .map((dirent) => join(dir, dirent.name, 'bundle.json'))
       .sort()
-      .map((name) => join(dir, name, 'bundle.json'))
       .filter((path) => statSync(path, { throwIfNoEntry: false })?.isFile());
     if (bundles.length === 0) {
       log(`warning: no */bundle.json under ${dir}`);
