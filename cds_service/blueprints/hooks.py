@@ -33,12 +33,13 @@ def rationale_url(rt: Runtime) -> str:
 def call_service(service_id: str) -> Response:
     started = time.perf_counter()
     rt = runtime()
+    deadline = time.monotonic() + rt.settings.fhir_budget_seconds  # the whole call's fetch budget
     service = rt.services.get(service_id)
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
     check_content_type(request.mimetype)
     hook_request = parse_hook_request(parse_json_body(request.get_data(cache=False)), service)
-    data = gather_record(hook_request, service, rt.fetcher)
+    data = gather_record(hook_request, service, rt.fetcher, deadline)
     today = rt.clock()
     record = RecordReader(rt.terminology, today).read(data.resources, data.unavailable)
     decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
@@ -63,6 +64,7 @@ def call_service(service_id: str) -> Response:
             "resources": {k: len(v) for k, v in data.resources.items()},
             "skipped": dict(skipped),
             "unavailable": sorted(data.unavailable),
+            "fetchFailures": data.failures,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
