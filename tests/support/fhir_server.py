@@ -57,7 +57,7 @@ class FhirTestServer:
     """A running server process; use as a context manager so it never outlives the test."""
 
     def __init__(self, fixtures: str | os.PathLike[str], node_flags: Sequence[str] = NODE_FLAGS) -> None:
-        self.fixtures = Path(fixtures)
+        self.fixtures = Path(fixtures).resolve()  # node runs in SERVER_DIR
         self.node_flags = tuple(node_flags)
         self.port: int | None = None
         self._proc: subprocess.Popen[str] | None = None
