@@ -33,9 +33,15 @@ class FhirServerError(RuntimeError):
     """The test server could not be installed or started."""
 
 
+EXAMPLES_DIR = SERVER_DIR / "node_modules" / "hl7.fhir.r4.examples"
+"""The official FHIR R4 examples (npm hl7.fhir.r4.examples, a devDependency): one JSON file each."""
+
+_INSTALLED_MARKERS = (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router", EXAMPLES_DIR)
+
+
 def ensure_node_modules() -> None:
     """Install the pinned npm packages once, so a fresh checkout or CI can run the server."""
-    if (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
+    if all(marker.is_dir() for marker in _INSTALLED_MARKERS):
         return
     npm = shutil.which("npm")
     if npm is None:
