@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench bench-patient-view bench-fetch clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest  ## install, then lint, type-check and run every test
 
-bench: $(STAMP)
+bench: bench-patient-view bench-fetch  ## both benchmarks
+
+bench-patient-view: $(STAMP)
 	$(BIN)/python benchmarks/bench_patient_view.py
+
+bench-fetch: $(STAMP)  ## hook latency with no prefetch against a FHIR server answering after 100 ms (needs Node.js)
+	$(BIN)/python benchmarks/bench_fetch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
