@@ -89,7 +89,8 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 def check_base(fhir_server: str, allow_http: bool) -> str:
     """The fhirServer base without a trailing slash, or why it may not be used."""
     origin = _origin(fhir_server)
-    if origin is None:
+    parts = urlsplit(fhir_server)
+    if origin is None or parts.query or parts.fragment:
         raise FetchError("bad-fhir-server")
     if origin[0] == "http" and not allow_http:
         raise FetchError("not-https")

@@ -141,6 +141,7 @@ def test_searches_ask_for_big_pages_reads_do_not(relative: str, expected: str) -
         ("ftp://fhir.example.org/r4", True, "bad-fhir-server"),
         ("https://user:pw@fhir.example.org/r4", True, "bad-fhir-server"),
         ("https://fhir.example.org:99999/r4", True, "bad-fhir-server"),
+        ("https://fhir.example.org/r4?tenant=1", True, "bad-fhir-server"),
     ],
 )
 def test_fhir_server_must_be_an_absolute_https_url(url: str, allow_http: bool, failure: str | None) -> None:
