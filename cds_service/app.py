@@ -78,13 +78,16 @@ def create_app(
         services=SERVICES,
         rationale_html=_render_rationale(content.rationale_markdown),
         clock=clock or utc_today,
-        # One pool per app, shared by every hook call; its threads start on first use.
+        # One pool per app, shared by every hook call. Its threads start on first use, so a
+        # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
         fetcher=FhirFetcher(
             FetchLimits.from_settings(base),
             ThreadPoolExecutor(max_workers=base.fhir_workers, thread_name_prefix="cds-fhir"),
         ),
     )
     logging.getLogger("cds_service").setLevel(base.log_level.upper())
+    # urllib3's debug lines hold FHIR request URLs, i.e. patient ids: never below WARNING.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(rationale.bp)

@@ -167,17 +167,18 @@ class FhirFetcher:
         except FetchError as error:
             return {key: self._failed(key, error) for key in tasks}
         futures = {
-            key: self._executor.submit(self._fetch_key, key, base, request, task, deadline)
+            key: self._executor.submit(self._fetch_key, base, request, task, deadline)
             for key, task in tasks.items()
         }
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         outcomes: dict[str, FetchOutcome] = {}
         for key, future in futures.items():
             if future.done():
-                outcomes[key] = future.result()
+                result = future.result()
             else:  # still queued or in flight at the deadline: its own timeouts end it soon
                 future.cancel()
-                outcomes[key] = self._failed(key, FetchError("timeout"))
+                result = FetchError("timeout")
+            outcomes[key] = result if isinstance(result, Fetched) else self._failed(key, result)
         return outcomes
 
     @staticmethod
@@ -196,12 +197,13 @@ class FhirFetcher:
         return session
 
     def _fetch_key(
-        self, key: str, base: str, request: HookRequest, task: FetchTask, deadline: float
-    ) -> FetchOutcome:
+        self, base: str, request: HookRequest, task: FetchTask, deadline: float
+    ) -> Fetched | FetchError:
+        """Runs on a pool thread; the caller logs failures, once, even for a straggler it gave up on."""
         try:
             return Fetched(self._read_all(base, request, task, deadline))
         except FetchError as error:
-            return self._failed(key, error)
+            return error
 
     def _read_all(self, base: str, request: HookRequest, task: FetchTask, deadline: float) -> list[Any]:
         """Every page of one key: same origin only, no URL twice, within the caps."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -231,6 +232,22 @@ def test_optional_imaging_failing_is_answered_and_said(mocked: responses.Request
     card = response.get_json()["cards"][0]
     assert card["extension"]["vertebral-augmentation-cds/finding"]["dataUnavailable"] == ["ImagingStudy"]
     assert "Imaging data were unavailable" in card["detail"]
+
+
+def test_logs_hold_neither_token_nor_patient_id_nor_url(
+    mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    mocked.get(re.compile(rf"{re.escape(BASE)}/Condition\?.*"), json=searchset([]))
+    mocked.get(re.compile(rf"{re.escape(BASE)}/ImagingStudy\?.*"), status=401)
+    body = fetch_body("conditions", "imaging", context={"patientId": "secret-patient-42"})
+    assert post(body).status_code == 200
+    assert any(getattr(r, "kind", None) == "auth-refused" for r in caplog.records)
+    for record in caplog.records:
+        logged = repr(record.__dict__)
+        assert TOKEN not in logged
+        assert "secret-patient-42" not in logged
+        assert "fhir.example.org" not in logged
 
 
 def test_absent_patient_read_is_no_data_not_a_failure(mocked: responses.RequestsMock) -> None:
