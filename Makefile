@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench bench-patient-view bench-fetch clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: lint typecheck pytest  ## install, then lint, type-check and run every tes
 bench: $(STAMP)  ## every benchmark; writes benchmarks/RESULTS.md (installs wrk when root and missing)
 	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 	$(BIN)/python benchmarks/bench.py
+
+bench-fetch: $(STAMP)  ## hook latency with no prefetch against a FHIR server answering after 100 ms (needs Node.js)
+	$(BIN)/python benchmarks/bench_fetch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -12,6 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_fetch  # noqa: E402
 import bench_http  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_patient_view  # noqa: E402
@@ -19,6 +20,7 @@ import bench_patient_view  # noqa: E402
 SECTIONS = [
     ("1. In-process patient-view vs `orjson.loads`", bench_patient_view.run),
     ("2. HTTP under gunicorn vs a trivial endpoint", bench_http.run),
+    ("3. Fetch path: no prefetch, FHIR server answering after 100 ms", bench_fetch.run),
     ("4. Peak memory, 10,000 resources", bench_memory.run),
 ]
 

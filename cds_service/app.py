@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from cds_service.blueprints import discovery, hooks, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
+from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.runtime import Runtime, utc_today
@@ -77,8 +79,16 @@ def create_app(
         services=SERVICES,
         rationale_html=_render_rationale(content.rationale_markdown),
         clock=clock or utc_today,
+        # One pool per app, shared by every hook call. Its threads start on first use, so a
+        # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
+        fetcher=FhirFetcher(
+            FetchLimits.from_settings(base),
+            ThreadPoolExecutor(max_workers=base.fhir_workers, thread_name_prefix="cds-fhir"),
+        ),
     )
     configure_logging(base.log_level)
+    # urllib3's debug lines hold FHIR request URLs, i.e. patient ids: never below WARNING.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(rationale.bp)

@@ -1,14 +1,20 @@
-"""spine-cds: evaluate FHIR exports offline, print demo requests, serve under gunicorn."""
+"""spine-cds: evaluate FHIR exports offline, print demo requests, play the EHR against a FHIR server,
+serve under gunicorn."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
+import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
+import requests
 
 from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
 from cds_service.runtime import utc_today
@@ -62,6 +68,53 @@ def _request(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _try(args: argparse.Namespace) -> int:
+    """Play the EHR: a hook call with no prefetch, so the service reads everything from the server."""
+    service = SERVICES[args.service]
+    body: dict[str, Any] = {
+        "hook": service.hook,
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": args.fhir_server,
+        "context": {"userId": args.user, "patientId": args.patient},
+    }
+    if args.token:
+        body["fhirAuthorization"] = {
+            "access_token": args.token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": " ".join(sorted({f"user/{q.resource_type}.read" for q in service.prefetch.values()})),
+            "subject": "spine-cds-try",
+        }
+    started = time.perf_counter()
+    if args.service_url:
+        if args.as_of:
+            raise SystemExit("spine-cds: --as-of applies in-process only, not with --service-url")
+        url = f"{args.service_url.rstrip('/')}/cds-services/{service.id}"
+        response = requests.post(url, json=body, timeout=60)
+        status = response.status_code
+        try:
+            answer = response.json()
+        except ValueError:  # e.g. the empty body of a 401
+            answer = None
+    else:
+        from cds_service.app import create_app
+
+        as_of: date = args.as_of or utc_today()
+        app = create_app(clock=lambda: as_of, allow_http_fhir=_is_loopback_http(args.fhir_server))
+        reply = app.test_client().post(f"/cds-services/{service.id}", json=body)
+        status, answer = reply.status_code, reply.get_json()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
+    cards = len(answer.get("cards", [])) if isinstance(answer, dict) else 0
+    sys.stderr.write(f"HTTP {status}, {cards} card(s), total {elapsed_ms:.1f} ms\n")
+    return 0 if status == 200 else 1
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         os.environ["CDS_DEMO"] = "true"
@@ -101,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     request.add_argument("--keep-dates", action="store_true", help="do not rebase fixture dates")
     request.set_defaults(run=_request)
+
+    try_ = sub.add_parser(
+        "try", help="play the EHR: call the service with no prefetch against a FHIR server, print cards"
+    )
+    try_.add_argument("--fhir-server", required=True, help="FHIR base URL, e.g. https://host/fhir/R4")
+    try_.add_argument("--patient", required=True, help="patient id on that server")
+    try_.add_argument("--token", help="access token the service sends to the FHIR server")
+    try_.add_argument("--user", default="Practitioner/example", help="context.userId")
+    try_.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
+    try_.add_argument("--service-url", help="base URL of a running service (default: in-process)")
+    try_.add_argument("--as-of", type=date.fromisoformat, help="evaluation date in-process (default today)")
+    try_.set_defaults(run=_try)
 
     serve = sub.add_parser("serve", help="run the service under gunicorn")
     serve.add_argument("--bind", help="host:port (default CDS_BIND or 127.0.0.1:8080)")

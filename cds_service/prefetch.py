@@ -1,12 +1,14 @@
-"""Reading prefetch values: a Bundle (searchset, any size), one resource, null, or an
-OperationOutcome (the client failed: treated as missing, CDS Hooks 2.0.1 §prefetch)."""
+"""Reading prefetch values: a Bundle (searchset, any size, possibly paged), one resource, null, or an
+OperationOutcome (the client failed: treated as missing, CDS Hooks 2.0.1 §prefetch). What is
+missing is fetched through a `Fetcher` (the FHIR client is one); required data that cannot be had
+gives 412, optional data that cannot be had is named in `RecordData.unavailable`."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 import msgspec
 import orjson
@@ -16,20 +18,123 @@ from cds_service.hook_request import HookRequest
 from cds_service.outcome import CdsError
 from cds_service.services import PrefetchQuery, ServiceDefinition
 
-MISSING = None
+FailureKind = Literal[
+    "no-fhir-server",  # nothing to fetch from (no fhirServer, or no fetcher configured)
+    "bad-fhir-server",  # fhirServer is not an absolute http(s) URL
+    "not-https",  # plain http while CDS_ALLOW_HTTP_FHIR is off
+    "unrenderable",  # the template needs a context value the request does not have
+    "auth-refused",  # 401 / 403
+    "throttled",  # 429 after the retries the budget allowed
+    "server-error",  # 5xx, or a 200 that is not the FHIR resource asked for
+    "query-refused",  # another 4xx (e.g. an unsupported search parameter)
+    "timeout",  # the hook call's budget ran out
+    "unreachable",  # connection refused, DNS, TLS
+    "bad-json",  # the body is not JSON
+    "too-large",  # over the page, resource or byte caps
+    "off-origin",  # a next link or redirect to another origin than fhirServer (never followed)
+    "link-loop",  # a next link or redirect already visited
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One prefetch value or FHIR response: candidate resources and the Bundle's next link."""
+
+    resources: list[Any]
+    next_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchTask:
+    """What to fetch for one key: the template, or the rest of a paged prefetch Bundle."""
+
+    query: PrefetchQuery
+    next_url: str | None = None
+    have: int = 0  # resources already in hand, counted against the per-key cap
+
+
+@dataclass(frozen=True)
+class Fetched:
+    resources: list[Any]
+
+
+@dataclass(frozen=True)
+class FetchFailed:
+    kind: FailureKind
+
+
+FetchOutcome = Fetched | FetchFailed
+
+
+class Fetcher(Protocol):
+    """Fetches every task before `deadline` (time.monotonic seconds); one outcome per key."""
+
+    def fetch(
+        self, request: HookRequest, tasks: Mapping[str, FetchTask], deadline: float
+    ) -> Mapping[str, FetchOutcome]: ...
 
 
 @dataclass
 class RecordData:
-    """Raw resources by type, and the optional types that could not be had."""
+    """Raw resources by type, the optional types that could not be had, and why (per key)."""
 
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     skipped: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, FailureKind] = field(default_factory=dict)
 
 
-# A fetcher gets the keys that are missing and returns, per key, resources or None (failed).
-Fetcher = Callable[[HookRequest, Mapping[str, PrefetchQuery]], Mapping[str, list[Mapping[str, Any]] | None]]
+def read_page(value: Mapping[str, Any]) -> Page:
+    """Entries and next link of a Bundle, or the resource itself; ValueError when malformed."""
+    if value.get("resourceType") != "Bundle":
+        return Page([value])
+    entries = value.get("entry")
+    if entries is None:
+        entries = []
+    elif not isinstance(entries, list):
+        raise ValueError("malformed entry list")
+    return Page([e.get("resource") for e in entries if isinstance(e, dict)], _next_link(value.get("link")))
+
+
+def _next_link(links: object) -> str | None:
+    return next(
+        (
+            link["url"]
+            for link in (links if isinstance(links, list) else ())
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str)
+        ),
+        None,
+    )
+
+
+class _Entry(TypedDict, total=False):
+    resource: msgspec.Raw
+
+
+class _Bundle(TypedDict, total=False):
+    resourceType: Any
+    entry: list[_Entry]
+    link: Any
+
+
+_bundle_decoder = msgspec.json.Decoder(_Bundle)
+
+
+def _fast_page(value: msgspec.Raw, resource_type: str) -> Page | None:
+    """A raw prefetch value read without parsing its resources (each stays a slice of the body);
+    None for shapes that need the careful path (null, an OperationOutcome, a malformed Bundle)."""
+    try:
+        head = _bundle_decoder.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    kind = head.get("resourceType")
+    if kind == "Bundle":
+        entries = head.get("entry", ())
+        views = [Resource.from_raw(e["resource"], resource_type) for e in entries if "resource" in e]
+        return Page(views, _next_link(head.get("link")))
+    if kind == "OperationOutcome" or not isinstance(kind, str):
+        return None
+    return Page([Resource.from_raw(value, resource_type)])
 
 
 def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
@@ -43,78 +148,13 @@ def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
     return False
 
 
-class _Entry(TypedDict, total=False):
-    resource: msgspec.Raw
-
-
-class _Bundle(TypedDict, total=False):
-    resourceType: Any
-    entry: list[_Entry]
-
-
-_bundle_decoder = msgspec.json.Decoder(_Bundle)
-
-
-def _fast_resources(value: msgspec.Raw, resource_type: str) -> list[Resource | None] | None:
-    """Resources of a raw prefetch value without parsing them; None for shapes that need the
-    careful path (null, an OperationOutcome, a malformed Bundle)."""
-    try:
-        head = _bundle_decoder.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        return None
-    kind = head.get("resourceType")
-    if kind == "Bundle":
-        return [
-            Resource.from_raw(e["resource"], resource_type) for e in head.get("entry", ()) if "resource" in e
-        ]
-    if kind == "OperationOutcome" or not isinstance(kind, str):
-        return None
-    return [Resource.from_raw(value, resource_type)]
-
-
-def resources_from_value(
-    value: Any, query: PrefetchQuery, patient_id: str, skipped: Counter[str]
-) -> list[Resource] | None:
-    """Resources of the query's type from one prefetch value; None when it must count as missing."""
-    if isinstance(value, msgspec.Raw):
-        fast = _fast_resources(value, query.resource_type)
-        if fast is not None:
-            return _keep(fast, query, patient_id, skipped)
-        try:
-            value = orjson.loads(memoryview(value))
-        except (orjson.JSONDecodeError, RecursionError):
-            raise CdsError(
-                400, "invalid", f"prefetch value for {query.resource_type} is not valid JSON"
-            ) from None
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        raise CdsError(
-            400, "invalid", f"prefetch value for {query.resource_type} must be a FHIR resource or null"
-        )
-    resource_type = value.get("resourceType")
-    if resource_type == "OperationOutcome":
-        return MISSING
-    if resource_type == "Bundle":
-        entries = value.get("entry")
-        if entries is None:
-            return []
-        if not isinstance(entries, list):
-            raise CdsError(
-                400, "invalid", f"prefetch Bundle for {query.resource_type} has a malformed entry list"
-            )
-        candidates = [e.get("resource") for e in entries if isinstance(e, dict)]
-    else:
-        candidates = [value]
-    return _keep([as_resource(c) for c in candidates], query, patient_id, skipped)
-
-
-def _keep(
-    candidates: list[Resource | None], query: PrefetchQuery, patient_id: str, skipped: Counter[str]
+def keep_resources(
+    candidates: list[Any], query: PrefetchQuery, patient_id: str, skipped: Counter[str]
 ) -> list[Resource]:
-    """The query's resource type only, and never another patient's resources."""
+    """Only resources of the query's type that belong to this patient, whoever supplied them."""
     kept: list[Resource] = []
-    for resource in candidates:
+    for candidate in candidates:
+        resource = as_resource(candidate)
         if resource is None or resource.resource_type != query.resource_type:
             continue
         if query.resource_type == "Patient":
@@ -128,34 +168,78 @@ def _keep(
     return kept
 
 
-def gather_record(
-    request: HookRequest, service: ServiceDefinition, fetcher: Fetcher | None = None
-) -> RecordData:
-    """Prefetch first; what is missing is fetched when possible; required data missing -> 412."""
-    data = RecordData()
-    missing: dict[str, PrefetchQuery] = {}
-    for key, query in service.prefetch.items():
-        found = (
-            resources_from_value(request.prefetch.get(key), query, request.patient_id, data.skipped)
-            if key in request.prefetch
-            else MISSING
+def prefetch_page(value: Any, query: PrefetchQuery) -> Page | None:
+    """One prefetch value as a Page; None when it must count as missing (an OperationOutcome)."""
+    if isinstance(value, msgspec.Raw):
+        fast = _fast_page(value, query.resource_type)
+        if fast is not None:
+            return fast
+        try:
+            value = orjson.loads(memoryview(value))
+        except (orjson.JSONDecodeError, RecursionError):
+            raise CdsError(
+                400, "invalid", f"prefetch value for {query.resource_type} is not valid JSON"
+            ) from None
+    if value is None:
+        return Page([])
+    if not isinstance(value, dict):
+        raise CdsError(
+            400, "invalid", f"prefetch value for {query.resource_type} must be a FHIR resource or null"
         )
-        if found is MISSING:
-            missing[key] = query
+    if value.get("resourceType") == "OperationOutcome":
+        return None
+    try:
+        return read_page(value)
+    except ValueError:
+        raise CdsError(
+            400, "invalid", f"prefetch Bundle for {query.resource_type} has a malformed entry list"
+        ) from None
+
+
+def _fetch(
+    request: HookRequest, tasks: Mapping[str, FetchTask], fetcher: Fetcher | None, deadline: float
+) -> Mapping[str, FetchOutcome]:
+    if not tasks:
+        return {}
+    if fetcher is None or not request.fhir_server:
+        return {key: FetchFailed("no-fhir-server") for key in tasks}
+    return fetcher.fetch(request, tasks, deadline)
+
+
+def gather_record(
+    request: HookRequest, service: ServiceDefinition, fetcher: Fetcher | None, deadline: float
+) -> RecordData:
+    """Prefetch first; missing keys and further pages are fetched; required data missing -> 412."""
+    data = RecordData()
+    tasks: dict[str, FetchTask] = {}
+    for key, query in service.prefetch.items():
+        page = prefetch_page(request.prefetch[key], query) if key in request.prefetch else None
+        if page is None:
+            tasks[key] = FetchTask(query)
+            continue
+        kept = keep_resources(page.resources, query, request.patient_id, data.skipped)
+        data.resources.setdefault(query.resource_type, []).extend(kept)
+        if page.next_url is None:
+            continue
+        if request.fhir_server and request.access_token:
+            tasks[key] = FetchTask(query, page.next_url, have=len(kept))
+        else:  # the EHR gave one page and no way to read more: use what is there
+            data.skipped[f"{query.resource_type} pages-not-followed"] += 1
+    outcomes = _fetch(request, tasks, fetcher, deadline)
+    for key, task in tasks.items():
+        outcome, query = outcomes.get(key, FetchFailed("timeout")), task.query
+        if isinstance(outcome, Fetched):
+            kept = keep_resources(outcome.resources, query, request.patient_id, data.skipped)
+            data.resources.setdefault(query.resource_type, []).extend(kept)
         else:
-            data.resources.setdefault(query.resource_type, []).extend(found)
-    if missing and fetcher is not None and request.fhir_server:
-        for key, fetched in fetcher(request, missing).items():
-            if fetched is not None:
-                views = (as_resource(r) for r in fetched)
-                data.resources.setdefault(missing[key].resource_type, []).extend(v for v in views if v)
-                del missing[key]
-    required = sorted(key for key, query in missing.items() if query.required)
-    if required:
+            data.failures[key] = outcome.kind
+    failed_required = sorted(key for key in data.failures if service.prefetch[key].required)
+    if failed_required:
         raise CdsError(
             412,
             "incomplete",
-            f"prefetch missing for {', '.join(required)} and no fhirServer to fetch it from",
+            "required data could not be had: "
+            + ", ".join(f"{key} ({data.failures[key]})" for key in failed_required),
         )
-    data.unavailable.update(query.resource_type for query in missing.values())
+    data.unavailable.update(service.prefetch[key].resource_type for key in data.failures)
     return data

@@ -24,3 +24,22 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Demo conveniences (fixture patients) for local use.")
     log_level: str = Field("INFO", description="Python logging level.")
+    fhir_budget_seconds: float = Field(
+        2.0, gt=0, le=60, description="Total time for fetching missing data in one hook call."
+    )
+    allow_http_fhir: bool = Field(
+        False, description="Accept a plain-http fhirServer (local sandboxes); otherwise https only."
+    )
+    fhir_max_pages: int = Field(20, ge=1, le=1000, description="Most Bundle pages read per prefetch key.")
+    fhir_max_resources: int = Field(
+        10_000, ge=1, description="Most resources read per prefetch key; more is a 'too-large' failure."
+    )
+    fhir_max_response_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest FHIR response body read; more is 'too-large'."
+    )
+    fhir_page_size: int = Field(
+        200, ge=0, le=10_000, description="_count sent with searches (0: leave it to the server)."
+    )
+    fhir_workers: int = Field(
+        16, ge=1, le=256, description="Threads fetching for all hook calls of one process."
+    )

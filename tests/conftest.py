@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from support.builders import AS_OF, REFERRAL_URL, hook_body
+from support.builders import AS_OF, FIXTURES, REFERRAL_URL, hook_body
+from support.fhir_server import FhirTestServer
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology, load_terminology
@@ -41,3 +42,17 @@ def call(client: FlaskClient) -> Call:
         return response.get_json()
 
     return _call
+
+
+@pytest.fixture(scope="session")
+def fhir_server_process() -> Iterator[FhirTestServer]:
+    """One real FHIR server (Medplum in-memory, fhir_fixtures/ loaded) for the whole session."""
+    with FhirTestServer(FIXTURES) as server:
+        yield server
+
+
+@pytest.fixture
+def fhir_server(fhir_server_process: FhirTestServer) -> FhirTestServer:
+    """The session's FHIR server with no faults and an empty request log."""
+    fhir_server_process.reset()
+    return fhir_server_process

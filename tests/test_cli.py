@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from support.fhir_server import FhirTestServer
+from werkzeug.serving import make_server
 
+from cds_service.app import create_app
+from cds_service.cli import main
 from cds_service.offline import rebase_dates
+from cds_service.services import REFERRAL
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIVE = ROOT / "fhir_fixtures" / "01-osteoporotic-l1-mri"
 NEGATIVE = ROOT / "fhir_fixtures" / "76-noise-only"
+POSITIVE_AS_OF = json.loads((POSITIVE / "scenario.json").read_text())["asOf"]
 
 
 def spine_cds(*args: str) -> subprocess.CompletedProcess[str]:
@@ -93,3 +102,47 @@ def test_several_patients_need_a_choice(tmp_path: Path) -> None:
 )
 def test_rebase_dates(value: str, days: int, shifted: str) -> None:
     assert rebase_dates({"a": [{"b": value}]}, days) == {"a": [{"b": shifted}]}
+
+
+def _try_args(server: FhirTestServer, token: str) -> list[str]:
+    return ["try", "--fhir-server", server.base_url, "--patient", "s01-patient", "--token", token]
+
+
+def test_try_plays_the_ehr_against_a_fhir_server(fhir_server: FhirTestServer) -> None:
+    result = spine_cds(*_try_args(fhir_server, "tok-1"), "--as-of", POSITIVE_AS_OF)
+    assert result.returncode == 0, result.stderr
+    (card,) = json.loads(result.stdout)["cards"]
+    assert card["extension"]["vertebral-augmentation-cds/finding"]["recommendation"] == "refer"
+    assert re.search(r"HTTP 200, 1 card\(s\), total \d+\.\d ms", result.stderr)
+    requested = fhir_server.requests()
+    assert len(requested) == len(REFERRAL.prefetch)  # one search per prefetch key: nothing was prefetched
+    assert all(r["authorization"] == "Bearer tok-1" for r in requested)
+
+
+def test_try_shows_the_412_when_the_server_refuses_the_token(fhir_server: FhirTestServer) -> None:
+    fhir_server.control(requireToken="the-right-one")
+    result = spine_cds(*_try_args(fhir_server, "wrong-token"))
+    assert result.returncode == 1
+    assert "conditions (auth-refused)" in result.stdout
+    assert "wrong-token" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def running_service() -> Iterator[str]:
+    """The service over real HTTP on a free port, at the positive fixture's date."""
+    as_of = date.fromisoformat(POSITIVE_AS_OF)
+    server = make_server("127.0.0.1", 0, create_app(clock=lambda: as_of, allow_http_fhir=True), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    thread.join(5)
+
+
+def test_try_calls_a_running_service(
+    fhir_server: FhirTestServer, running_service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*_try_args(fhir_server, "tok-2"), "--service-url", running_service]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["cards"]) == 1
+    assert "HTTP 200" in err

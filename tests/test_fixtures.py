@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.builders import SCENARIOS, sorted_lists
 
 from cds_service.app import create_app
 from cds_service.offline import hook_request_for, patient_ids, read_scenario
 from cds_service.services import SERVICES
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
-SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
-
-
-def _sorted_lists(value: Any) -> Any:
-    """Lists compare without regard to order (fixtures/README.md)."""
-    if isinstance(value, dict):
-        return {k: _sorted_lists(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return sorted((_sorted_lists(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-    return value
 
 
 def test_there_are_at_least_30_scenarios() -> None:
@@ -52,7 +40,7 @@ def test_scenario(folder: Path) -> None:
     assert ("suggestions" in card) is expected["suggestion"]
     assert found["asOf"] == meta["asOf"]
     for key in ("fractures", "imaging", "contraindications"):
-        assert _sorted_lists(found[key]) == _sorted_lists(expected[key]), key
+        assert sorted_lists(found[key]) == sorted_lists(expected[key]), key
     if "deletes" in expected:
         deletes = [
             a["resourceId"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, hook_body, searchset
 
 from cds_service.app import create_app
+from cds_service.settings import Settings
 
 FRACTURE = condition("fx", "M80.08XA")
 
@@ -213,3 +215,9 @@ def test_patient_id_in_suggestion_subject(client: FlaskClient) -> None:
     card = client.post(REFERRAL_URL, json=hook_body([FRACTURE])).get_json()["cards"][0]
     resource = card["suggestions"][0]["actions"][0]["resource"]
     assert resource["subject"] == {"reference": f"Patient/{PATIENT_ID}"}
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`CDS_{name.upper()}`" in readme, name

@@ -34,6 +34,7 @@ def rationale_url(rt: Runtime) -> str:
 def call_service(service_id: str) -> Response:
     started = time.perf_counter()
     rt = runtime()
+    deadline = time.monotonic() + rt.settings.fhir_budget_seconds  # the whole call's fetch budget
     service = rt.services.get(service_id)
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
@@ -47,7 +48,7 @@ def call_service(service_id: str) -> Response:
             "hook answered", extra={"service": service.id, "hook": service.hook, "cards": 0, "orders": 0}
         )
         return json_response({"cards": []})  # not an augmentation order: the record is not needed
-    data = gather_record(hook_request, service, rt.fetcher)
+    data = gather_record(hook_request, service, rt.fetcher, deadline)
     today = rt.clock()
     record = RecordReader(rt.terminology, today).read(data.resources, data.unavailable)
     decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
@@ -76,6 +77,7 @@ def call_service(service_id: str) -> Response:
             "resources": {k: len(v) for k, v in data.resources.items()},
             "skipped": dict(skipped),
             "unavailable": sorted(data.unavailable),
+            "fetchFailures": data.failures,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 AS_OF = date(2026, 11, 23)
@@ -11,6 +13,8 @@ REFERRAL_URL = "/cds-services/vertebral-augmentation-referral"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
 PATIENT_ID = "p1"
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "fhir_fixtures"
+SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
 
 
 def condition(
@@ -90,3 +94,12 @@ def finding(answer: dict[str, Any]) -> dict[str, Any]:
     assert len(cards) == 1
     found: dict[str, Any] = cards[0]["extension"]["vertebral-augmentation-cds/finding"]
     return found
+
+
+def sorted_lists(value: Any) -> Any:
+    """Lists compare without regard to order (fhir_fixtures/README.md)."""
+    if isinstance(value, dict):
+        return {k: sorted_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((sorted_lists(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    return value
