@@ -8,6 +8,8 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
+from cds_service.services import REFERRAL
+
 AS_OF = date(2026, 11, 23)
 PATIENT_ID = "bench-patient"
 NOISE = [
@@ -142,6 +144,8 @@ def patient_view_request(size: int, seed: int = 7, as_of: date = AS_OF) -> dict[
         "fhirServer": "https://ehr.example.org/fhir",
         "context": {"userId": "Practitioner/bench", "patientId": PATIENT_ID},
         "prefetch": {
+            # Full prefetch, as an EHR sends it: the keys this benchmark does not fill are empty searches.
+            **{key: bundle([]) for key in REFERRAL.prefetch},
             "patient": {
                 "resourceType": "Patient",
                 "id": PATIENT_ID,
