@@ -662,3 +662,15 @@ def test_old_fracture_does_not_count_but_new_one_does(call: Call) -> None:
 def test_one_card_however_many_fractures(call: Call) -> None:
     answer = call([condition(f"fx{i}", "M80.08XA", onset=f"2026-11-{i + 10:02d}") for i in range(8)])
     assert len(answer["cards"]) == 1
+
+
+def test_study_with_thousands_of_instances_is_read_without_them(call: Call) -> None:
+    s = study("big")
+    s["series"] = [
+        {
+            "uid": "1.2",
+            "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "MR"},
+            "instance": [{"uid": f"1.2.{n}", "sopClass": {"code": "x"}} for n in range(5000)],
+        }
+    ]
+    assert finding(call([condition("fx", "M80.08XA")], [s]))["imaging"]["studies"] == ["ImagingStudy/big"]

@@ -397,7 +397,7 @@ class RecordReader:
         scan = _scan_study(raw, self.terminology)
         if scan is None:
             return
-        model = self._valid(ImagingStudy, view.full(), record)
+        model = self._valid(ImagingStudy, _without_instances(view.full()), record)
         if model is None:
             return
         started = to_date(model.started) if model.started is not None else None
@@ -437,6 +437,20 @@ class RecordReader:
                 reason_codings=tuple(reason_codings),
             )
         )
+
+
+def _without_instances(study: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A study's series without their instance lists: the rules never read instances, and a real
+    MRI lists hundreds, each a model to validate."""
+    series = study.get("series") if study is not None else None
+    if study is None or not isinstance(series, list):
+        return study
+    return {
+        **study,
+        "series": [
+            {k: v for k, v in s.items() if k != "instance"} if isinstance(s, dict) else s for s in series
+        ],
+    }
 
 
 def _views(resources: Mapping[str, Sequence[object]], resource_type: str) -> Iterable[Resource]:
