@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -24,3 +25,7 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Demo conveniences (fixture patients) for local use.")
     log_level: str = Field("INFO", description="Python logging level.")
+    fixtures_dir: Path | None = Field(
+        None,
+        description="Demo: folder of scenario folders for the preview page (default: the shipped fixtures).",
+    )

@@ -13,6 +13,7 @@ from cds_service.core.decision import decide_referral
 from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import RecordReader
 from cds_service.hook_request import check_content_type, parse_hook_request, parse_json_body
+from cds_service.metrics import record_card
 from cds_service.outcome import CdsError, json_response
 from cds_service.prefetch import gather_record
 from cds_service.runtime import Runtime, runtime
@@ -64,6 +65,8 @@ def call_service(service_id: str) -> Response:
     else:
         card = order_card(decision, orders, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
+    if card is not None:
+        record_card(service.id, _recommendation(card))
     skipped = data.skipped + record.skipped
     log.info(
         "hook answered",
