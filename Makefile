@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench clean screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: lint typecheck pytest  ## install, then lint, type-check and run every tes
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_patient_view.py
+
+screenshot: $(STAMP)  ## the README's card picture, from the real preview page in headless Chromium
+	$(BIN)/python tests/support/screenshot.py docs/img/preview-card.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
