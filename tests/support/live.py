@@ -90,8 +90,8 @@ def serve(
     ]
     if demo:
         command.append("--demo")
-    full_env = {**os.environ, "CDS_AUTH": "off", "CDS_WORKERS": "1", **(env or {})}
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    full_env = {**inherited, "CDS_AUTH": "off", "CDS_WORKERS": "1", **(env or {})}
     log_file = tempfile.NamedTemporaryFile(prefix="spine-cds-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process, Path(log_file.name))
