@@ -132,3 +132,16 @@ def test_fixtures_dir_setting_lists_another_folder(tmp_path: Path) -> None:
     assert 'data-scenario="my-patient"' in html
     assert POSITIVE not in html
     assert client.get("/preview/requests/my-patient").status_code == 200
+
+
+def test_a_broken_scenario_in_fixtures_dir_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "no-patient").mkdir()
+    (tmp_path / "no-patient" / "scenario.json").write_text('{"description": "x", "asOf": "2026-01-01"}')
+    (tmp_path / "no-patient" / "bundle.json").write_text('{"resourceType": "Bundle", "entry": []}')
+    (tmp_path / "no-bundle").mkdir()
+    (tmp_path / "no-bundle" / "scenario.json").write_text('{"description": "y"}')
+    client = create_app(clock=lambda: AS_OF, demo=True, fixtures_dir=tmp_path).test_client()
+    for name, needle in (("no-patient", "has no Patient"), ("no-bundle", "could not be read")):
+        response = client.get(f"/preview/requests/{name}")
+        assert response.status_code == 422
+        assert needle in response.get_json()["issue"][0]["diagnostics"]

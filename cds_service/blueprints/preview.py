@@ -80,7 +80,11 @@ def hook_request(name: str) -> Response:
     service = rt.services.get(request.args.get("service", REFERRAL.id))
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
-    return json_response(demo_request(data.root, name, service, rt.clock(), data.sample_order))
+    try:
+        body = demo_request(data.root, name, service, rt.clock(), data.sample_order)
+    except (OSError, ValueError) as error:  # a hand-made CDS_FIXTURES_DIR scenario may be broken
+        raise CdsError(422, "processing", f"demo patient {name} could not be read: {error}") from None
+    return json_response(body)
 
 
 @bp.post("/preview/markdown")

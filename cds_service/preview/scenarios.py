@@ -64,10 +64,13 @@ def demo_request(
     scenario = read_scenario(root / name)
     shift = (today - scenario.as_of).days if scenario.as_of else 0
     resources = rebase_dates(scenario.resources, shift)
+    patients = patient_ids(resources)
+    if not patients:
+        raise ValueError(f"scenario {name} has no Patient resource")
+    patient = patients[0]
     context: dict[str, Any] = {}
     if service.hook != "patient-view":
         context = dict(rebase_dates(scenario.context, shift))
-        patient = patient_ids(resources)[0]
         if "draftOrders" not in context:
             order = copy.deepcopy(dict(sample_order))
             order["subject"] = {"reference": f"Patient/{patient}"}
@@ -82,4 +85,4 @@ def demo_request(
             context["selections"] = [
                 f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries
             ]
-    return hook_request_for(resources, service, patient_ids(resources)[0], context=context)
+    return hook_request_for(resources, service, patient, context=context)
