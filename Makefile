@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-patient-view bench-fetch clean
+.PHONY: install run test lint typecheck pytest bench bench-fetch clean screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)  ## every benchmark; writes benchmarks/RESULTS.md (installs wrk 
 
 bench-fetch: $(STAMP)  ## hook latency with no prefetch against a FHIR server answering after 100 ms (needs Node.js)
 	$(BIN)/python benchmarks/bench_fetch.py
+
+screenshot: $(STAMP)  ## the README's card picture, from the real preview page in headless Chromium
+	$(BIN)/python tests/support/screenshot.py docs/img/preview-card.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, Response
-from markdown_it import MarkdownIt
 from werkzeug.exceptions import HTTPException
 
-from cds_service.blueprints import discovery, hooks, rationale
+from cds_service.blueprints import discovery, hooks, ops, preview, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
 from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
+from cds_service.markdown_html import render_markdown
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.runtime import Runtime, utc_today
 from cds_service.services import SERVICES
@@ -38,7 +38,7 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.25rem .5
 
 
 def _render_rationale(markdown: str) -> str:
-    return _PAGE.format(body=MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))
+    return _PAGE.format(body=render_markdown(markdown))
 
 
 def _register_errors(app: Flask) -> None:
@@ -92,5 +92,8 @@ def create_app(
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(rationale.bp)
+    app.register_blueprint(ops.bp)
+    if base.demo:
+        preview.register(app, base.fixtures_dir)
     _register_errors(app)
     return app

@@ -56,19 +56,25 @@ _envelope_decoder = msgspec.json.Decoder(_Envelope)
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """The body as a dict whose prefetch values are raw slices; odd shapes fall back to a plain
-    parse so that validation can say precisely what is wrong."""
+    """Any JSON request body; empty, invalid or too deeply nested is a 400."""
+    if not raw:
+        raise _bad("request body is empty: a JSON object is expected")
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, RecursionError):
+        raise _bad("request body is not valid JSON (or is nested too deeply)") from None
+
+
+def parse_hook_body(raw: bytes) -> Any:
+    """A hook call's body as a dict whose prefetch values are raw slices of the body; odd shapes
+    fall back to a plain parse so that validation can say precisely what is wrong."""
     if not raw:
         raise _bad("request body is empty: a CDS Hooks request is a JSON object")
     try:
         return _envelope_decoder.decode(raw)
     except msgspec.ValidationError:
-        pass
+        return parse_json_body(raw)
     except (msgspec.DecodeError, RecursionError):
-        raise _bad("request body is not valid JSON (or is nested too deeply)") from None
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, RecursionError):
         raise _bad("request body is not valid JSON (or is nested too deeply)") from None
 
 

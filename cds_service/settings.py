@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -42,4 +43,8 @@ class Settings(BaseSettings):
     )
     fhir_workers: int = Field(
         16, ge=1, le=256, description="Threads fetching for all hook calls of one process."
+    )
+    fixtures_dir: Path | None = Field(
+        None,
+        description="Demo: folder of scenario folders for the preview page (default: the shipped fixtures).",
     )

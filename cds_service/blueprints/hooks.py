@@ -12,7 +12,8 @@ from cds_service.core.card_builder import CardJson, order_card, referral_card
 from cds_service.core.decision import decide_referral
 from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import RecordReader
-from cds_service.hook_request import check_content_type, parse_hook_request, parse_json_body
+from cds_service.hook_request import check_content_type, parse_hook_body, parse_hook_request
+from cds_service.metrics import record_card
 from cds_service.outcome import CdsError, json_response
 from cds_service.prefetch import gather_record
 from cds_service.runtime import Runtime, runtime
@@ -39,7 +40,7 @@ def call_service(service_id: str) -> Response:
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
     check_content_type(request.mimetype)
-    hook_request = parse_hook_request(parse_json_body(request.get_data(cache=False)), service)
+    hook_request = parse_hook_request(parse_hook_body(request.get_data(cache=False)), service)
     orders = (
         augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
     )
@@ -65,6 +66,8 @@ def call_service(service_id: str) -> Response:
     else:
         card = order_card(decision, orders, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
+    if card is not None:
+        record_card(service.id, _recommendation(card))
     skipped = data.skipped + record.skipped
     log.info(
         "hook answered",

@@ -1,0 +1,1 @@
+"""The preview page (demo mode): fixture patients, their hook calls, and cards as an EHR shows them."""
