@@ -27,9 +27,6 @@ from prometheus_client import (
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNKNOWN = "unknown"
 
-FetchOutcome = Literal["ok", "error", "timeout", "refused"]
-"""ok: resources read; error: HTTP error or unreadable answer; timeout: over the FHIR time budget;
-refused: not attempted (e.g. plain-http fhirServer not allowed)."""
 
 FeedbackOutcome = Literal["accepted", "overridden"]
 
@@ -64,8 +61,8 @@ def record_card(service: str, recommendation: str | None) -> None:
     CARDS.labels(service, recommendation or UNKNOWN).inc()
 
 
-def record_fhir_fetch(resource_type: str, outcome: FetchOutcome) -> None:
-    """For the FHIR fetching code: call once per resource type asked of fhirServer."""
+def record_fhir_fetch(resource_type: str, outcome: str) -> None:
+    """Once per prefetch key that had to be fetched: "ok" or the failure kind (prefetch.FailureKind)."""
     FHIR_FETCHES.labels(resource_type, outcome).inc()
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from cds_service.core.resource_view import Resource, as_resource
 from cds_service.hook_request import HookRequest
+from cds_service.metrics import record_fhir_fetch
 from cds_service.outcome import CdsError
 from cds_service.services import PrefetchQuery, ServiceDefinition
 
@@ -233,6 +234,7 @@ def gather_record(
             data.resources.setdefault(query.resource_type, []).extend(kept)
         else:
             data.failures[key] = outcome.kind
+        record_fhir_fetch(query.resource_type, "ok" if isinstance(outcome, Fetched) else outcome.kind)
     failed_required = sorted(key for key in data.failures if service.prefetch[key].required)
     if failed_required:
         raise CdsError(

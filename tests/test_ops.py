@@ -149,3 +149,13 @@ def test_order_hook_cards_are_counted_under_their_own_service(client: FlaskClien
         "cds_cards_total", service="vertebral-augmentation-order-sign", recommendation="order-not-supported"
     )
     assert after == before + 1
+
+
+def test_a_hook_call_that_must_fetch_counts_each_fetch_outcome(client: FlaskClient) -> None:
+
+    before = sample("cds_fhir_fetches_total", resource_type="ImagingStudy", outcome="no-fhir-server")
+    body = hook_body([condition("fx", "M80.08XA")])
+    del body["prefetch"]["imaging"]  # missing, and no fhirServer to fetch it from
+    assert client.post(REFERRAL_URL, json=body).status_code == 200
+    after = sample("cds_fhir_fetches_total", resource_type="ImagingStudy", outcome="no-fhir-server")
+    assert after == before + 1
