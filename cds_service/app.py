@@ -11,7 +11,7 @@ from flask import Flask, Response
 from markdown_it import MarkdownIt
 from werkzeug.exceptions import HTTPException
 
-from cds_service.blueprints import discovery, hooks, rationale
+from cds_service.blueprints import analytics, discovery, feedback, hooks, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
 from cds_service.logs import configure_logging
@@ -19,6 +19,8 @@ from cds_service.outcome import CdsError, outcome_response
 from cds_service.runtime import Runtime, utc_today
 from cds_service.services import SERVICES
 from cds_service.settings import Settings
+from cds_service.store.card_log import recorder_for
+from cds_service.store.database import database_for
 
 log = logging.getLogger("cds_service")
 
@@ -67,6 +69,8 @@ def create_app(
     if overrides:
         base = Settings.model_validate({**base.model_dump(), **overrides})
     content = load_card_content()
+    database = database_for(base.database_url)
+    database.ensure_schema()  # migrations run at start; a database that is away is retried later
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = base.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -77,10 +81,14 @@ def create_app(
         services=SERVICES,
         rationale_html=_render_rationale(content.rationale_markdown),
         clock=clock or utc_today,
+        database=database,
+        recorder=recorder_for(database) if base.record_cards else None,
     )
     configure_logging(base.log_level)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(rationale.bp)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(analytics.bp)
     _register_errors(app)
     return app

@@ -15,3 +15,10 @@ keepalive = 5
 accesslog = "-"
 # No query strings or headers in access logs: they could carry identifiers.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Cards still queued for recording are written before a worker goes away."""
+    from cds_service.store.card_log import flush_all
+
+    flush_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,3 +24,11 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Demo conveniences (fixture patients) for local use.")
     log_level: str = Field("INFO", description="Python logging level.")
+    database_url: str = Field(
+        "sqlite:///instance/cds.sqlite",
+        description="SQLAlchemy URL of the database (cards, feedback, seen JWT ids); SQLite file by default.",
+    )
+    record_cards: bool = Field(True, description="Record every issued card (no patient data) for analytics.")
+    analytics_token: SecretStr | None = Field(
+        None, description="Secret for /analytics (Bearer, or Basic password); unset: the page is off (404)."
+    )

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from support.builders import AS_OF, REFERRAL_URL, hook_body
+from support.postgres import PostgresServer
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology, load_terminology
 
 Call = Callable[..., Any]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps built without a database URL (and CLI subprocesses) write to a throwaway SQLite file."""
+    folder = tempfile.mkdtemp(prefix="cds-tests-")
+    os.environ.setdefault("CDS_DATABASE_URL", f"sqlite:///{folder}/cds.sqlite")
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +50,21 @@ def call(client: FlaskClient) -> Call:
         return response.get_json()
 
     return _call
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test that needs it gets a fresh database."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Storage tests run against both backends: a fresh SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cds.sqlite"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

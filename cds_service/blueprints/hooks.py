@@ -64,6 +64,8 @@ def call_service(service_id: str) -> Response:
     else:
         card = order_card(decision, orders, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
+    if card is not None and rt.recorder is not None:
+        rt.recorder.record_card(card, service.id)
     skipped = data.skipped + record.skipped
     log.info(
         "hook answered",

@@ -90,3 +90,21 @@ def finding(answer: dict[str, Any]) -> dict[str, Any]:
     assert len(cards) == 1
     found: dict[str, Any] = cards[0]["extension"]["vertebral-augmentation-cds/finding"]
     return found
+
+
+def feedback_entry(card: str, outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
+    """One CDS Hooks feedback entry; accepted ones name a suggestion, overridden ones a reason."""
+    entry: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-23T10:00:00Z"}
+    if outcome == "accepted":
+        entry["acceptedSuggestions"] = [{"id": "s-" + card}]
+    else:
+        entry["overrideReason"] = {
+            "reason": {
+                "system": "http://example.org/override",
+                "code": "patient-declined",
+                "display": "Declined",
+            },
+            "userComment": "discussed",
+        }
+    entry.update(extra)
+    return entry
