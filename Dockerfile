@@ -13,7 +13,8 @@ COPY cds_service ./cds_service
 COPY cards ./cards
 RUN python -m pip install --upgrade pip \
     && python -m pip install -c constraints.txt . \
-    && useradd --system --uid 10001 --no-create-home cds
+    && useradd --system --uid 10001 --no-create-home cds \
+    && mkdir -p /app/instance && chown cds /app/instance
 
 USER cds
 EXPOSE 8080

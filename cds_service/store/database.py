@@ -41,8 +41,8 @@ def make_engine(url: str) -> Engine:
     """An engine that fails fast when the database is away (callers answer 503, never hang)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        in_memory = not database or database == ":memory:"
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:")
         if not in_memory and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_pre_ping=True) if in_memory else create_engine(url, pool_timeout=5)
