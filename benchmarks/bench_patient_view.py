@@ -42,7 +42,7 @@ def _p95(values: list[float]) -> float:
 
 
 def main() -> int:
-    app = create_app(clock=lambda: AS_OF)
+    app = create_app(clock=lambda: AS_OF, auth="off")
     client = app.test_client()
     rows = []
     for size in SIZES:

@@ -8,15 +8,18 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, Response
+from flask_cors import CORS
 from markdown_it import MarkdownIt
 from werkzeug.exceptions import HTTPException
 
-from cds_service.blueprints import analytics, discovery, feedback, hooks, rationale
+from cds_service.auth.guard import install_auth
+from cds_service.blueprints import analytics, discovery, feedback, hooks, openapi, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
 from cds_service.logs import configure_logging
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.runtime import Runtime, utc_today
+from cds_service.security_headers import install_security_headers
 from cds_service.services import SERVICES
 from cds_service.settings import Settings
 from cds_service.store.card_log import recorder_for
@@ -90,5 +93,16 @@ def create_app(
     app.register_blueprint(rationale.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(openapi.bp)
+    install_auth(app, base, database)
+    install_security_headers(app, hsts=(base.public_base_url or "").startswith("https://"))
+    if base.allowed_origins():
+        CORS(
+            app,
+            resources={r"/cds-services*": {"origins": base.allowed_origins()}},
+            allow_headers=["Authorization", "Content-Type"],
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
     _register_errors(app)
     return app

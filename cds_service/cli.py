@@ -42,7 +42,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     patient = _pick_patient(scenario.resources, args.patient)
     body = hook_request_for(scenario.resources, service, patient, context=scenario.context)
     # Offline: nothing is shown to a clinician, so nothing is recorded (in-memory database, auth off).
-    offline: dict[str, Any] = {"database_url": "sqlite://", "record_cards": False}
+    offline: dict[str, Any] = {"database_url": "sqlite://", "record_cards": False, "auth": "off"}
     if args.recent_days:
         offline["recent_days"] = args.recent_days
     app = create_app(clock=lambda: as_of, **offline)

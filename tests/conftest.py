@@ -32,7 +32,7 @@ def terminology() -> Terminology:
 
 @pytest.fixture
 def app() -> Flask:
-    return create_app(clock=lambda: AS_OF)
+    return create_app(clock=lambda: AS_OF, auth="off")
 
 
 @pytest.fixture

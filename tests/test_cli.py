@@ -67,7 +67,9 @@ def test_request_rebases_dates_so_the_fixture_stays_recent() -> None:
     assert body["hook"] == "patient-view"
     from cds_service.app import create_app
 
-    answer = create_app().test_client().post("/cds-services/vertebral-augmentation-referral", json=body)
+    answer = (
+        create_app(auth="off").test_client().post("/cds-services/vertebral-augmentation-referral", json=body)
+    )
     assert len(answer.get_json()["cards"]) == 1
 
 

@@ -157,3 +157,7 @@ def test_app_starts_and_answers_hooks_when_the_database_is_away_at_start() -> No
         len(client.post(REFERRAL_URL, json=hook_body([condition("fx", "M80.08XA")])).get_json()["cards"]) == 1
     )
     assert client.post(FEEDBACK_URL, json={"feedback": [feedback_entry("c")]}).status_code == 503
+    recorder = app.extensions["cds"].recorder
+    recorder.give_up_retrying()
+    assert recorder.flush()
+    assert recorder.dropped == 1

@@ -57,6 +57,7 @@ class CardRecorder:
         self.retry_seconds = retry_seconds
         self.dropped = 0
         self._start_lock = threading.Lock()
+        self._giving_up = threading.Event()
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
         atexit.register(self.flush, 2.0)
@@ -92,6 +93,10 @@ class CardRecorder:
             time.sleep(0.005)
         return True
 
+    def give_up_retrying(self) -> None:
+        """Drop rows waiting for a database that is away instead of retrying (tests, shutdown)."""
+        self._giving_up.set()
+
     def _start_writer(self) -> None:
         with self._start_lock:
             if self._pid != os.getpid():
@@ -124,7 +129,8 @@ class CardRecorder:
                     insert_new_rows(connection, issued_cards, rows)
                 return
             except (SQLAlchemyError, ConnectionError) as error:
-                if attempts * self.retry_seconds >= 300:  # five minutes away: give these rows up
+                # Five minutes away, or told to give up: these rows are dropped (and counted).
+                if attempts * self.retry_seconds >= 300 or self._giving_up.is_set():
                     self.dropped += len(rows)
                     log.error(
                         "issued cards dropped", extra={"cards": len(rows), "error": type(error).__name__}
@@ -135,7 +141,7 @@ class CardRecorder:
                         "issued cards not recorded yet, retrying",
                         extra={"cards": len(rows), "error": type(error).__name__},
                     )
-                time.sleep(self.retry_seconds)
+                self._giving_up.wait(self.retry_seconds)
 
 
 def issued_card(card: Mapping[str, Any], service_id: str, now: datetime) -> IssuedCard:
