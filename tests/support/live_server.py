@@ -30,7 +30,7 @@ class LiveServer:
         self.process = subprocess.Popen(
             [*argv, "cds_service.app:create_app()"],
             env=self.env,
-            stdout=subprocess.DEVNULL,
+            stdout=self.log,
             stderr=self.log,
         )
         deadline = time.monotonic() + 60
