@@ -76,7 +76,7 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
     patient_id = context.get("patientId")
     if not isinstance(patient_id, str) or not patient_id:
         raise _bad("context.patientId is required")
-    if not _FHIR_ID.match(patient_id):
+    if not _FHIR_ID.fullmatch(patient_id):  # fullmatch: `$` would let a trailing newline through
         raise _bad("context.patientId is not a valid FHIR id")
     user_id = _optional_str(context, "userId", "context.")
     fhir_server = _optional_str(body, "fhirServer", "")
