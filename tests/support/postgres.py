@@ -7,6 +7,7 @@ server runs as the `postgres` user if there is one, else `nobody`: PostgreSQL re
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
 import shutil
@@ -26,6 +27,14 @@ def free_port() -> int:
         return port
 
 
+def _binary(name: str) -> str:
+    """On PATH, else where Debian installs the server binaries (not on PATH by default)."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1:]), None)
+    if found is None:
+        raise RuntimeError(f"PostgreSQL server binary {name} not found (PATH, /usr/lib/postgresql/*/bin)")
+    return found
+
+
 def _run_as() -> list[str]:
     if os.geteuid() != 0:
         return []
@@ -40,8 +49,7 @@ def _run_as() -> list[str]:
 
 class PostgresServer:
     def __init__(self) -> None:
-        if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not on PATH")
+        self.initdb, self.pg_ctl = _binary("initdb"), _binary("pg_ctl")
         self.folder = Path(tempfile.mkdtemp(prefix="cds-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
@@ -49,7 +57,7 @@ class PostgresServer:
         if self.prefix:
             user = self.prefix[2]
             os.chown(self.folder, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 
     def _run(self, *argv: str) -> None:
         subprocess.run([*self.prefix, *argv], check=True, capture_output=True, timeout=120, cwd=self.folder)
@@ -57,10 +65,10 @@ class PostgresServer:
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
         log = str(self.folder / "server.log")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start")
+        self._run(self.pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
