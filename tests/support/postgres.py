@@ -29,7 +29,8 @@ def free_port() -> int:
 
 def _binary(name: str) -> str:
     """On PATH, else where Debian installs the server binaries (not on PATH by default)."""
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1:]), None)
+    installed = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    found = shutil.which(name) or (installed[-1] if installed else None)
     if found is None:
         raise RuntimeError(f"PostgreSQL server binary {name} not found (PATH, /usr/lib/postgresql/*/bin)")
     return found
@@ -57,7 +58,8 @@ class PostgresServer:
         if self.prefix:
             user = self.prefix[2]
             os.chown(self.folder, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-        self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        data = str(self.data)
+        self._run(self.initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 
     def _run(self, *argv: str) -> None:
         subprocess.run([*self.prefix, *argv], check=True, capture_output=True, timeout=120, cwd=self.folder)
