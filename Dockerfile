@@ -23,7 +23,8 @@ COPY --from=build /wheels /wheels
 RUN python -m pip install --upgrade pip \
     && python -m pip install -c constraints.txt /wheels/*.whl \
     && rm -rf /wheels \
-    && useradd --system --uid 10001 --no-create-home cds
+    && useradd --system --uid 10001 --no-create-home cds \
+    && mkdir -p /app/instance && chown cds /app/instance
 
 USER cds
 EXPOSE 8080

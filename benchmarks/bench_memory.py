@@ -23,7 +23,7 @@ def _peak(fn: object) -> int:
 
 
 def run() -> str:
-    client = create_app(clock=lambda: AS_OF, log_level="WARNING").test_client()
+    client = create_app(clock=lambda: AS_OF, log_level="WARNING", auth="off").test_client()
     body = orjson.dumps(patient_view_request(10_000))
     small = orjson.dumps(patient_view_request(10))
     client.post(URL, data=small, content_type="application/json")  # warm: lazy imports, caches

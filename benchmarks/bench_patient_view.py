@@ -33,7 +33,7 @@ def _p95(values: list[float]) -> float:
 
 
 def run() -> str:
-    app = create_app(clock=lambda: AS_OF, log_level="WARNING")
+    app = create_app(clock=lambda: AS_OF, log_level="WARNING", auth="off")
     client = app.test_client()
     rows = []
     for size in SIZES:

@@ -9,18 +9,24 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, Response
+from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from cds_service.blueprints import discovery, hooks, ops, preview, rationale
+from cds_service.auth.guard import install_auth
+from cds_service.blueprints import analytics, discovery, feedback, hooks, openapi, ops, preview, rationale
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import load_terminology
 from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
 from cds_service.markdown_html import render_markdown
 from cds_service.outcome import CdsError, outcome_response
+from cds_service.readiness import CheckResult, add_readiness_check
 from cds_service.runtime import Runtime, utc_today
+from cds_service.security_headers import install_security_headers
 from cds_service.services import SERVICES
 from cds_service.settings import Settings
+from cds_service.store.card_log import recorder_for
+from cds_service.store.database import database_for
 
 log = logging.getLogger("cds_service")
 
@@ -69,6 +75,8 @@ def create_app(
     if overrides:
         base = Settings.model_validate({**base.model_dump(), **overrides})
     content = load_card_content()
+    database = database_for(base.database_url)
+    database.ensure_schema()  # migrations run at start; a database that is away is retried later
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = base.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -85,6 +93,8 @@ def create_app(
             FetchLimits.from_settings(base),
             ThreadPoolExecutor(max_workers=base.fhir_workers, thread_name_prefix="cds-fhir"),
         ),
+        database=database,
+        recorder=recorder_for(database) if base.record_cards else None,
     )
     configure_logging(base.log_level)
     # urllib3's debug lines hold FHIR request URLs, i.e. patient ids: never below WARNING.
@@ -95,5 +105,27 @@ def create_app(
     app.register_blueprint(ops.bp)
     if base.demo:
         preview.register(app, base.fixtures_dir)
+    app.register_blueprint(feedback.bp)
+    app.register_blueprint(analytics.bp)
+    app.register_blueprint(openapi.bp)
+    install_auth(app, base, database)
+    add_readiness_check(
+        app,
+        "database",
+        lambda: (
+            CheckResult(True, database.backend)
+            if database.ping()
+            else CheckResult(False, f"{database.backend} unreachable")
+        ),
+    )
+    install_security_headers(app, hsts=(base.public_base_url or "").startswith("https://"))
+    if base.allowed_origins():
+        CORS(
+            app,
+            resources={r"/cds-services*": {"origins": base.allowed_origins()}},
+            allow_headers=["Authorization", "Content-Type"],
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
     _register_errors(app)
     return app

@@ -19,6 +19,7 @@ import requests
 from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
 from cds_service.runtime import utc_today
 from cds_service.services import SERVICES, ServiceDefinition
+from cds_service.store.database import Database, database_for, head_revision
 
 
 def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str:
@@ -45,11 +46,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     service = _service(args.service, scenario.hook)
     patient = _pick_patient(scenario.resources, args.patient)
     body = hook_request_for(scenario.resources, service, patient, context=scenario.context)
-    app = (
-        create_app(clock=lambda: as_of, recent_days=args.recent_days)
-        if args.recent_days
-        else create_app(clock=lambda: as_of)
-    )
+    # Offline: nothing is shown to a clinician, so nothing is recorded (in-memory database, auth off).
+    offline: dict[str, Any] = {"database_url": "sqlite://", "record_cards": False, "auth": "off"}
+    if args.recent_days:
+        offline["recent_days"] = args.recent_days
+    app = create_app(clock=lambda: as_of, **offline)
     response = app.test_client().post(f"/cds-services/{service.id}", json=body)
     sys.stdout.write(orjson.dumps(response.get_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if response.status_code == 200 else 1
@@ -105,7 +106,14 @@ def _try(args: argparse.Namespace) -> int:
         from cds_service.app import create_app
 
         as_of: date = args.as_of or utc_today()
-        app = create_app(clock=lambda: as_of, allow_http_fhir=_is_loopback_http(args.fhir_server))
+        # In-process the CLI is the EHR itself: no JWT to check, nothing shown to record.
+        app = create_app(
+            clock=lambda: as_of,
+            allow_http_fhir=_is_loopback_http(args.fhir_server),
+            auth="off",
+            database_url="sqlite://",
+            record_cards=False,
+        )
         reply = app.test_client().post(f"/cds-services/{service.id}", json=body)
         status, answer = reply.status_code, reply.get_json()
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -123,6 +131,30 @@ def _serve(args: argparse.Namespace) -> int:
     argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # pragma: no cover
+
+
+def _database(args: argparse.Namespace) -> Database:
+    from cds_service.settings import Settings
+
+    return database_for(args.database_url or Settings().database_url)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cds_service.report_text import render_text
+    from cds_service.store.report import build_report
+
+    database = _database(args)
+    if not database.ensure_schema():
+        raise SystemExit("spine-cds: the database is unavailable")
+    sys.stdout.write(render_text(build_report(database, args.since)))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    database = _database(args)
+    database.upgrade()
+    sys.stdout.write(f"database at revision {head_revision()} ({database.backend})\n")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", help="host:port (default CDS_BIND or 127.0.0.1:8080)")
     serve.add_argument("--demo", action="store_true", help="turn demo conveniences on")
     serve.set_defaults(run=_serve)
+
+    report = sub.add_parser("report", help="acceptance and override rates, override reasons, cards per day")
+    report.add_argument("--since", type=date.fromisoformat, help="only cards and feedback from this date on")
+    report.add_argument("--database-url", help="default: CDS_DATABASE_URL")
+    report.set_defaults(run=_report)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply pending migrations (the app also does at start)")
+    upgrade.add_argument("--database-url", help="default: CDS_DATABASE_URL")
+    upgrade.set_defaults(run=_db_upgrade)
     return parser
 
 

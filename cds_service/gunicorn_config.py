@@ -54,3 +54,10 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _metrics_dir_is_ours:
         shutil.rmtree(os.environ[_METRICS_ENV], ignore_errors=True)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Cards still queued for recording are written before a worker goes away."""
+    from cds_service.store.card_log import flush_all
+
+    flush_all()

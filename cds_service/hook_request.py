@@ -66,16 +66,15 @@ def parse_json_body(raw: bytes) -> Any:
 
 
 def parse_hook_body(raw: bytes) -> Any:
-    """A hook call's body as a dict whose prefetch values are raw slices of the body; odd shapes
-    fall back to a plain parse so that validation can say precisely what is wrong."""
+    """A hook call's body as a dict whose prefetch values are raw slices of the body. Odd shapes,
+    bad bytes and deep nesting fall back to the plain parser, which reads up to orjson's limits and
+    says precisely what is wrong."""
     if not raw:
         raise _bad("request body is empty: a CDS Hooks request is a JSON object")
     try:
         return _envelope_decoder.decode(raw)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return parse_json_body(raw)
-    except (msgspec.DecodeError, RecursionError):
-        raise _bad("request body is not valid JSON (or is nested too deeply)") from None
 
 
 def _optional_str(container: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -105,7 +104,7 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
     patient_id = context.get("patientId")
     if not isinstance(patient_id, str) or not patient_id:
         raise _bad("context.patientId is required")
-    if not _FHIR_ID.match(patient_id):
+    if not _FHIR_ID.fullmatch(patient_id):  # fullmatch: `$` would let a trailing newline through
         raise _bad("context.patientId is not a valid FHIR id")
     user_id = _optional_str(context, "userId", "context.")
     fhir_server = _optional_str(body, "fhirServer", "")

@@ -12,7 +12,6 @@ never a patient, user or hookInstance.
 from __future__ import annotations
 
 import os
-from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,8 +26,6 @@ from prometheus_client import (
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNKNOWN = "unknown"
 
-
-FeedbackOutcome = Literal["accepted", "overridden"]
 
 # Seconds; hook calls are meant to take milliseconds, so the buckets are fine at the low end.
 _LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -66,7 +63,7 @@ def record_fhir_fetch(resource_type: str, outcome: str) -> None:
     FHIR_FETCHES.labels(resource_type, outcome).inc()
 
 
-def record_feedback(service: str, outcome: FeedbackOutcome) -> None:
+def record_feedback(service: str, outcome: str) -> None:
     """For the feedback endpoint: call once per feedback entry accepted for storage."""
     FEEDBACK.labels(service, outcome).inc()
 

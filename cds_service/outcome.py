@@ -31,3 +31,16 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def outcome_response(status: int, issue_code: str, diagnostics: str) -> Response:
     return json_response(operation_outcome(issue_code, diagnostics), status)
+
+
+def outcome_issues_response(status: int, issue_code: str, issues: list[tuple[str, str]]) -> Response:
+    """One issue per problem, each with the location (FHIRPath-like `expression`) it concerns."""
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": issue_code, "diagnostics": f"{where}: {why}" if where else why}
+            | ({"expression": [where]} if where else {})
+            for where, why in issues
+        ],
+    }
+    return json_response(body, status)

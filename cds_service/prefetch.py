@@ -126,7 +126,7 @@ def _fast_page(value: msgspec.Raw, resource_type: str) -> Page | None:
     None for shapes that need the careful path (null, an OperationOutcome, a malformed Bundle)."""
     try:
         head = _bundle_decoder.decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
     kind = head.get("resourceType")
     if kind == "Bundle":

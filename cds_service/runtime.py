@@ -13,6 +13,8 @@ from cds_service.core.terminology import Terminology
 from cds_service.prefetch import Fetcher
 from cds_service.services import ServiceDefinition
 from cds_service.settings import Settings
+from cds_service.store.card_log import CardRecorder
+from cds_service.store.database import Database
 
 
 def utc_today() -> date:
@@ -29,6 +31,8 @@ class Runtime:
     rationale_html: str
     clock: Callable[[], date] = utc_today
     fetcher: Fetcher | None = None
+    database: Database | None = None
+    recorder: CardRecorder | None = None
 
 
 def runtime() -> Runtime:

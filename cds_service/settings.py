@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,7 +18,9 @@ class Settings(BaseSettings):
         60, ge=1, le=3650, description="A fracture counts as recent up to this age in days."
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
-    auth: Literal["off"] = Field("off", description="Client authentication; only 'off' exists so far.")
+    auth: Literal["jwt", "off"] = Field(
+        "jwt", description="Client authentication: the CDS Hooks JWT; 'off' only by explicit configuration."
+    )
     public_base_url: str | None = Field(
         None,
         description="External base URL (behind proxies); used for source.url links. Default: the request's.",
@@ -48,3 +50,31 @@ class Settings(BaseSettings):
         None,
         description="Demo: folder of scenario folders for the preview page (default: the shipped fixtures).",
     )
+    database_url: str = Field(
+        "sqlite:///instance/cds.sqlite",
+        description="SQLAlchemy URL of the database (cards, feedback, seen JWT ids); SQLite file by default.",
+    )
+    record_cards: bool = Field(True, description="Record every issued card (no patient data) for analytics.")
+    analytics_token: SecretStr | None = Field(
+        None, description="Secret for /analytics (Bearer, or Basic password); unset: the page is off (404)."
+    )
+    trusted_issuers: Path | None = Field(
+        None, description="JSON file of the EHRs that may call (iss, jwks_url | jwks, jku_allowlist, tenant)."
+    )
+    jwt_leeway_seconds: int = Field(30, ge=0, le=60, description="Clock skew tolerated on exp, iat, nbf.")
+    jwks_cache_seconds: int = Field(
+        3600, ge=0, description="How long fetched JWKS are used before refetching."
+    )
+    jwks_refresh_min_seconds: int = Field(
+        60, ge=0, description="An unknown kid refetches a JWKS at most this often (per URL)."
+    )
+    discovery_auth: bool = Field(False, description="Require the JWT for GET /cds-services too.")
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated browser origins allowed to call (e.g. the CDS Hooks sandbox); '*': any.",
+    )
+
+    def allowed_origins(self) -> list[str]:
+        """CORS origins; the demo allows any, so the browser-based sandbox can call."""
+        given = [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        return given or (["*"] if self.demo else [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,11 +12,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from support.builders import AS_OF, FIXTURES, REFERRAL_URL, hook_body
 from support.fhir_server import FhirTestServer
+from support.postgres import PostgresServer
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology, load_terminology
 
 Call = Callable[..., Any]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps built without a database URL (and CLI subprocesses) write to a throwaway SQLite file."""
+    folder = tempfile.mkdtemp(prefix="cds-tests-")
+    os.environ.setdefault("CDS_DATABASE_URL", f"sqlite:///{folder}/cds.sqlite")
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +33,7 @@ def terminology() -> Terminology:
 
 @pytest.fixture
 def app() -> Flask:
-    return create_app(clock=lambda: AS_OF)
+    return create_app(clock=lambda: AS_OF, auth="off")
 
 
 @pytest.fixture
@@ -56,3 +65,21 @@ def fhir_server(fhir_server_process: FhirTestServer) -> FhirTestServer:
     """The session's FHIR server with no faults and an empty request log."""
     fhir_server_process.reset()
     return fhir_server_process
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test that needs it gets a fresh database."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Storage tests run against both backends: a fresh SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cds.sqlite"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

@@ -76,7 +76,9 @@ def test_request_rebases_dates_so_the_fixture_stays_recent() -> None:
     assert body["hook"] == "patient-view"
     from cds_service.app import create_app
 
-    answer = create_app().test_client().post("/cds-services/vertebral-augmentation-referral", json=body)
+    answer = (
+        create_app(auth="off").test_client().post("/cds-services/vertebral-augmentation-referral", json=body)
+    )
     assert len(answer.get_json()["cards"]) == 1
 
 
@@ -131,7 +133,9 @@ def test_try_shows_the_412_when_the_server_refuses_the_token(fhir_server: FhirTe
 def running_service() -> Iterator[str]:
     """The service over real HTTP on a free port, at the positive fixture's date."""
     as_of = date.fromisoformat(POSITIVE_AS_OF)
-    server = make_server("127.0.0.1", 0, create_app(clock=lambda: as_of, allow_http_fhir=True), threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, create_app(clock=lambda: as_of, allow_http_fhir=True, auth="off"), threaded=True
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.port}"

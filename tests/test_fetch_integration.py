@@ -35,7 +35,7 @@ class Clock:
 
 
 CLOCK = Clock()
-APP = create_app(clock=CLOCK, allow_http_fhir=True)
+APP = create_app(clock=CLOCK, allow_http_fhir=True, auth="off")
 
 
 def _scenario(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -103,7 +103,9 @@ def test_fetched_gives_the_same_cards_as_prefetched(fhir_server: FhirTestServer,
 def test_search_results_are_paged_over_three_pages_and_read_in_full(fhir_server: FhirTestServer) -> None:
     _, body = _scenario(FX09)
     fhir_server.control(pageSize=2)
-    app = create_app(clock=CLOCK, allow_http_fhir=True, fhir_page_size=0)  # the server's page size
+    app = create_app(
+        clock=CLOCK, allow_http_fhir=True, auth="off", fhir_page_size=0
+    )  # the server's page size
     assert _decisions(_post(_fetching(body, fhir_server), app)) == _decisions(_post(body))
     pages = _fhir_requests(fhir_server, "Condition")
     assert len(pages) == 4  # 7 Conditions, 2 a page
@@ -112,7 +114,7 @@ def test_search_results_are_paged_over_three_pages_and_read_in_full(fhir_server:
 
 def test_our_page_size_is_sent_and_respected(fhir_server: FhirTestServer) -> None:
     _, body = _scenario(FX09)
-    app = create_app(clock=CLOCK, allow_http_fhir=True, fhir_page_size=3)
+    app = create_app(clock=CLOCK, allow_http_fhir=True, auth="off", fhir_page_size=3)
     assert _decisions(_post(_fetching(body, fhir_server), app)) == _decisions(_post(body))
     pages = _fhir_requests(fhir_server, "Condition")
     assert len(pages) == 3  # 7 Conditions, 3 a page
@@ -141,7 +143,7 @@ def test_a_slow_server_is_answered_within_the_budget(fhir_server: FhirTestServer
 def test_a_server_slower_than_the_budget_is_cut_off(fhir_server: FhirTestServer) -> None:
     _, body = _scenario(FX01)
     fhir_server.control(delayMs=3000)
-    app = create_app(clock=CLOCK, allow_http_fhir=True, fhir_budget_seconds=0.5)
+    app = create_app(clock=CLOCK, allow_http_fhir=True, auth="off", fhir_budget_seconds=0.5)
     started = time.monotonic()
     response = _post(_fetching(body, fhir_server), app)
     assert time.monotonic() - started < 1.0
@@ -216,6 +218,6 @@ def test_optional_imaging_failing_still_answers_and_says_so(fhir_server: FhirTes
 
 def test_plain_http_fhir_server_is_refused_unless_allowed(fhir_server: FhirTestServer) -> None:
     _, body = _scenario(FX01)
-    strict = create_app(clock=CLOCK)
+    strict = create_app(clock=CLOCK, auth="off")
     assert "conditions (not-https)" in _failure(_post(_fetching(body, fhir_server), strict))
     assert fhir_server.requests() == []

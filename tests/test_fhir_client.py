@@ -96,7 +96,7 @@ def kind(outcome: FetchOutcome) -> str:
 
 
 def post(body: dict[str, Any], **settings: Any) -> Any:
-    return create_app(clock=lambda: AS_OF, **settings).test_client().post(REFERRAL_URL, json=body)
+    return create_app(clock=lambda: AS_OF, auth="off", **settings).test_client().post(REFERRAL_URL, json=body)
 
 
 # ---- rendering and URLs ---------------------------------------------------------------------

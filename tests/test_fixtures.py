@@ -27,7 +27,11 @@ def test_scenario(folder: Path) -> None:
     service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
     (patient_id,) = patient_ids(scenario.resources)
     body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
-    response = create_app(clock=lambda: as_of).test_client().post(f"/cds-services/{service.id}", json=body)
+    response = (
+        create_app(clock=lambda: as_of, auth="off")
+        .test_client()
+        .post(f"/cds-services/{service.id}", json=body)
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     cards = response.get_json()["cards"]
     assert len(cards) == expected["cards"], meta["description"]

@@ -71,13 +71,13 @@ def test_post_to_discovery_is_405(client: FlaskClient) -> None:
 
 
 def test_body_over_the_limit_is_413() -> None:
-    client = create_app(clock=lambda: AS_OF, max_body_bytes=2048).test_client()
+    client = create_app(clock=lambda: AS_OF, max_body_bytes=2048, auth="off").test_client()
     body = hook_body([condition(f"c{i}", "I10") for i in range(40)])
     _outcome(client.post(REFERRAL_URL, data=orjson.dumps(body), content_type="application/json"), 413)
 
 
 def test_body_under_the_limit_is_answered() -> None:
-    client = create_app(clock=lambda: AS_OF, max_body_bytes=1_000_000).test_client()
+    client = create_app(clock=lambda: AS_OF, max_body_bytes=1_000_000, auth="off").test_client()
     assert client.post(REFERRAL_URL, json=hook_body([FRACTURE])).status_code == 200
 
 
@@ -206,7 +206,7 @@ def test_rationale_page_is_served_and_cards_link_to_it(client: FlaskClient) -> N
 
 
 def test_public_base_url_sets_the_rationale_link() -> None:
-    app: Flask = create_app(clock=lambda: AS_OF, public_base_url="https://cds.example.org/base/")
+    app: Flask = create_app(clock=lambda: AS_OF, public_base_url="https://cds.example.org/base/", auth="off")
     card = app.test_client().post(REFERRAL_URL, json=hook_body([FRACTURE])).get_json()["cards"][0]
     assert card["source"]["url"] == "https://cds.example.org/base/rationale"
 

@@ -85,3 +85,16 @@ def test_vertebra_level_codes_cover_t1_to_l5(terminology: Terminology) -> None:
     assert levels == {f"T{n}" for n in range(1, 13)} | {f"L{n}" for n in range(1, 6)}
     chest = terminology.meaning(SCT, "51185008")
     assert chest is None  # the thorax is not spine
+
+
+def test_every_python_package_ships_in_the_wheel() -> None:
+    """A subpackage missing from pyproject's list works in the checkout and breaks the installed app."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(root).parts) for init in (root / "cds_service").rglob("__init__.py")
+    }
+    assert found <= listed

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from support.builders import REFERRAL_URL, condition, hook_body, study
 
+from cds_service.app import create_app
 from cds_service.core.terminology import Terminology
 from cds_service.metrics import record_feedback, record_fhir_fetch
 from cds_service.readiness import CheckResult, add_readiness_check
@@ -31,7 +33,7 @@ def test_readyz_lists_named_checks(client: FlaskClient) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ready"
-    assert [c["name"] for c in body["checks"]] == ["valuesets", "card-content"]
+    assert [c["name"] for c in body["checks"]] == ["valuesets", "card-content", "database"]
     assert all(c["ok"] for c in body["checks"])
     assert body["checks"][0]["detail"].endswith("value sets")
 
@@ -159,3 +161,17 @@ def test_a_hook_call_that_must_fetch_counts_each_fetch_outcome(client: FlaskClie
     assert client.post(REFERRAL_URL, json=body).status_code == 200
     after = sample("cds_fhir_fetches_total", resource_type="ImagingStudy", outcome="no-fhir-server")
     assert after == before + 1
+
+
+def test_readyz_checks_the_database(tmp_path: Path) -> None:
+    good = create_app(auth="off", database_url=f"sqlite:///{tmp_path}/ok.sqlite").test_client()
+    answer = good.get("/readyz")
+    assert answer.status_code == 200
+    assert {c["name"]: c["ok"] for c in answer.get_json()["checks"]}["database"] is True
+    unreachable = "postgresql+psycopg://cds:secret-pw@127.0.0.1:1/no-such-db"  # nothing listens on port 1
+    bad = create_app(auth="off", database_url=unreachable).test_client()
+    answer = bad.get("/readyz")
+    assert answer.status_code == 503
+    (database,) = [c for c in answer.get_json()["checks"] if c["name"] == "database"]
+    assert database["ok"] is False
+    assert "secret-pw" not in answer.get_data(as_text=True)

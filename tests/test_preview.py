@@ -21,7 +21,7 @@ ORDER_SIGN = "vertebral-augmentation-order-sign"
 
 @pytest.fixture
 def demo() -> FlaskClient:
-    return create_app(clock=lambda: AS_OF, demo=True).test_client()
+    return create_app(clock=lambda: AS_OF, auth="off", demo=True).test_client()
 
 
 def test_no_preview_page_unless_demo(client: FlaskClient) -> None:
@@ -127,7 +127,7 @@ def test_markdown_endpoint_refuses_bad_bodies(demo: FlaskClient, body: bytes) ->
 
 def test_fixtures_dir_setting_lists_another_folder(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / POSITIVE, tmp_path / "my-patient")
-    client = create_app(clock=lambda: AS_OF, demo=True, fixtures_dir=tmp_path).test_client()
+    client = create_app(clock=lambda: AS_OF, auth="off", demo=True, fixtures_dir=tmp_path).test_client()
     html = client.get("/").get_data(as_text=True)
     assert 'data-scenario="my-patient"' in html
     assert POSITIVE not in html
@@ -140,7 +140,7 @@ def test_a_broken_scenario_in_fixtures_dir_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "no-patient" / "bundle.json").write_text('{"resourceType": "Bundle", "entry": []}')
     (tmp_path / "no-bundle").mkdir()
     (tmp_path / "no-bundle" / "scenario.json").write_text('{"description": "y"}')
-    client = create_app(clock=lambda: AS_OF, demo=True, fixtures_dir=tmp_path).test_client()
+    client = create_app(clock=lambda: AS_OF, auth="off", demo=True, fixtures_dir=tmp_path).test_client()
     for name, needle in (("no-patient", "has no Patient"), ("no-bundle", "could not be read")):
         response = client.get(f"/preview/requests/{name}")
         assert response.status_code == 422

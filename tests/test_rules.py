@@ -157,7 +157,7 @@ def test_recent_days_is_configurable() -> None:
     from cds_service.app import create_app
 
     body = hook_body([condition("fx", "M80.08XA", onset="2026-08-01")])
-    app = create_app(clock=lambda: AS_OF, recent_days=120)
+    app = create_app(clock=lambda: AS_OF, recent_days=120, auth="off")
     assert len(app.test_client().post(REFERRAL_URL, json=body).get_json()["cards"]) == 1
 
 

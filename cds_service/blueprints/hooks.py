@@ -68,6 +68,8 @@ def call_service(service_id: str) -> Response:
     cards = [card] if card else []
     if card is not None:
         record_card(service.id, _recommendation(card))
+        if rt.recorder is not None:
+            rt.recorder.record_card(card, service.id)
     skipped = data.skipped + record.skipped
     log.info(
         "hook answered",

@@ -24,6 +24,7 @@ from cds_service.preview.scenarios import (
     sample_draft_order,
 )
 from cds_service.runtime import runtime
+from cds_service.security_headers import SCRIPTED_PAGE_CSP
 from cds_service.services import REFERRAL
 
 bp = Blueprint(
@@ -58,16 +59,19 @@ def _data() -> PreviewData:
 
 
 @bp.get("/")
-def page() -> str:
+def page() -> Response:
     rt = runtime()
     order_services = [s for s in rt.services.values() if s.hook == "order-sign"]
-    return render_template(
+    html = render_template(
         "preview.html",
         patients=_data().patients,
         referral=REFERRAL,
         order_sign=order_services[0] if order_services else None,
         today=rt.clock().isoformat(),
     )
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP  # the one page that runs a script
+    return response
 
 
 @bp.get("/preview/requests/<name>")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.core.decision import ReferralDecision
+from cds_service.core.record import listed
 from cds_service.core.terminology import Terminology
 
 OrderRecommendation = Literal["order-not-supported", "contraindicated", "order-caution"]
@@ -43,7 +44,7 @@ def augmentation_orders(
         texts = [code["text"]] if isinstance(code.get("text"), str) else []
         texts += [
             c["display"]
-            for c in code.get("coding") or ()
+            for c in listed(code.get("coding"))
             if isinstance(c, Mapping) and isinstance(c.get("display"), str)
         ]
         concepts |= terminology.text_concepts(str(resource_type), texts)

@@ -117,13 +117,24 @@ def _status_counts(concept: Any, counting: frozenset[str]) -> bool:
     return not codes or bool(codes & counting)
 
 
+def listed(value: object) -> list[Any]:
+    """A JSON array as a list; anything else (a number, an object, a string) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def _status(raw: RawResource) -> str | None:
+    """`status` when it is a string; hostile input may put any JSON there."""
+    value = raw.get("status")
+    return value if isinstance(value, str) else None
+
+
 def _label(code: Mapping[str, Any] | None, fallback: str) -> str:
     if not isinstance(code, Mapping):
         return fallback
     text = code.get("text")
     if isinstance(text, str) and text.strip():
         return text.strip()
-    for coding in code.get("coding") or ():
+    for coding in listed(code.get("coding")):
         if isinstance(coding, Mapping):
             display, value = coding.get("display"), coding.get("code")
             if isinstance(display, str) and display.strip():
@@ -163,7 +174,7 @@ def _concept_texts(concepts: Iterable[Mapping[str, Any]]) -> list[str]:
     for concept in concepts:
         if isinstance(concept.get("text"), str):
             texts.append(concept["text"])
-        for coding in concept.get("coding") or ():
+        for coding in listed(concept.get("coding")):
             if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
                 texts.append(coding["display"])
     return texts
@@ -286,7 +297,7 @@ class RecordReader:
             )
             concepts, label = self._concepts(resource_type, [raw.get("code"), *substances])
         else:
-            if raw.get("status") not in params.counting_medication_status:
+            if _status(raw) not in params.counting_medication_status:
                 return
             concepts, label = self._concepts(resource_type, _medication_concepts(raw))
         if not self.terminology.contraindication_rules(concepts):
@@ -307,7 +318,7 @@ class RecordReader:
             if resource_type == "Procedure"
             else self.params.counting_service_request_status
         )
-        if raw.get("status") not in counting:
+        if _status(raw) not in counting:
             return
         concepts, label = self._concepts(resource_type, [raw.get("code")])
         if not self.terminology.is_augmentation(concepts):
@@ -378,7 +389,7 @@ class RecordReader:
         if not self._dated(when, "Condition", record):
             return
         assert isinstance(code, Mapping)
-        codings = tuple(c for c in code.get("coding") or () if isinstance(c, Mapping))
+        codings = tuple(c for c in listed(code.get("coding")) if isinstance(c, Mapping))
         record.conditions.append(
             ConditionFinding(
                 ref=_ref("Condition", raw),
@@ -392,7 +403,7 @@ class RecordReader:
 
     def _read_study(self, view: Resource, record: PatientRecord) -> None:
         raw = view.light
-        if raw.get("status") in self.params.excluded_study_status:
+        if _status(raw) in self.params.excluded_study_status:
             return
         scan = _scan_study(raw, self.terminology)
         if scan is None:
@@ -411,10 +422,10 @@ class RecordReader:
             modalities.add(procedure.modality)
         reason: CodeMeaning | None = None
         reason_codings: list[Mapping[str, Any]] = []
-        for concept in raw.get("reasonCode") or ():
+        for concept in listed(raw.get("reasonCode")):
             if not isinstance(concept, Mapping):
                 continue
-            for coding in concept.get("coding") or ():
+            for coding in listed(concept.get("coding")):
                 found = (
                     self.terminology.meaning(coding.get("system"), coding.get("code"))
                     if isinstance(coding, Mapping)

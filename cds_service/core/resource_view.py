@@ -48,7 +48,7 @@ def _decoder(fields: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
 
 _DECODERS = {name: _decoder(fields) for name, fields in SCANNED_FIELDS.items()}
 _ANY_TYPE = _decoder(tuple(dict.fromkeys(f for fields in SCANNED_FIELDS.values() for f in fields)))
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError)
 
 
 class Resource:
@@ -84,7 +84,7 @@ class Resource:
         if self._full is None and self._raw is not None:
             try:
                 parsed = orjson.loads(memoryview(self._raw))
-            except (orjson.JSONDecodeError, RecursionError):
+            except (orjson.JSONDecodeError, RecursionError, UnicodeDecodeError):
                 return None
             self._full = parsed if isinstance(parsed, dict) else None
             self._raw = None

@@ -103,3 +103,21 @@ def sorted_lists(value: Any) -> Any:
     if isinstance(value, list):
         return sorted((sorted_lists(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
     return value
+
+
+def feedback_entry(card: str, outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
+    """One CDS Hooks feedback entry; accepted ones name a suggestion, overridden ones a reason."""
+    entry: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-23T10:00:00Z"}
+    if outcome == "accepted":
+        entry["acceptedSuggestions"] = [{"id": "s-" + card}]
+    else:
+        entry["overrideReason"] = {
+            "reason": {
+                "system": "http://example.org/override",
+                "code": "patient-declined",
+                "display": "Declined",
+            },
+            "userComment": "discussed",
+        }
+    entry.update(extra)
+    return entry

@@ -1,0 +1,170 @@
+"""Recording every issued card off the hot path: the hook puts a small row on a queue (microseconds)
+and one writer thread per process inserts batches. A database that is away delays rows (kept and
+retried, bounded) but never fails or slows a hook call."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.core.card_builder import FINDING_EXTENSION
+from cds_service.store.database import Database
+from cds_service.store.sql import insert_new_rows
+from cds_service.store.tables import issued_cards
+
+log = logging.getLogger("cds_service.store")
+
+
+def utc_now() -> datetime:
+    """Stored times are naive UTC (the same on SQLite and PostgreSQL)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """What a card said, without anything that identifies the patient."""
+
+    card_uuid: str
+    service_id: str
+    recommendation: str
+    indicator: str
+    contraindications: str
+    issued_at: datetime
+
+
+class CardRecorder:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        batch_size: int = 500,
+        max_pending: int = 100_000,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.database = database
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.retry_seconds = retry_seconds
+        self.dropped = 0
+        self._start_lock = threading.Lock()
+        self._giving_up = threading.Event()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush, 2.0)
+
+    def _reset(self) -> None:
+        """A fresh queue and no writer: threads and locks do not survive a fork."""
+        self._queue: queue.Queue[IssuedCard] = queue.Queue(maxsize=self.max_pending)
+        self._writer: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def record(self, card: IssuedCard) -> None:
+        """Hot path: enqueue and return; never raises, never blocks."""
+        if self._writer is None or self._pid != os.getpid():
+            self._start_writer()
+        try:
+            self._queue.put_nowait(card)
+        except queue.Full:
+            self.dropped += 1
+
+    def record_card(self, card: Mapping[str, Any], service_id: str) -> None:
+        """Record one card we answered with; a malformed card or anything else is logged, not raised."""
+        try:
+            self.record(issued_card(card, service_id, utc_now()))
+        except Exception:
+            log.exception("card not recorded")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every card recorded so far is written (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def give_up_retrying(self) -> None:
+        """Drop rows waiting for a database that is away instead of retrying (tests, shutdown)."""
+        self._giving_up.set()
+
+    def _start_writer(self) -> None:
+        with self._start_lock:
+            if self._pid != os.getpid():
+                self._reset()
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._run, name="card-recorder", daemon=True)
+                self._writer.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    def _write(self, batch: list[IssuedCard]) -> None:
+        rows = [asdict(card) for card in batch]
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                if not self.database.ensure_schema():
+                    raise ConnectionError("schema not ready")
+                with self.database.engine.begin() as connection:
+                    insert_new_rows(connection, issued_cards, rows)
+                return
+            except (SQLAlchemyError, ConnectionError) as error:
+                # Five minutes away, or told to give up: these rows are dropped (and counted).
+                if attempts * self.retry_seconds >= 300 or self._giving_up.is_set():
+                    self.dropped += len(rows)
+                    log.error(
+                        "issued cards dropped", extra={"cards": len(rows), "error": type(error).__name__}
+                    )
+                    return
+                if attempts == 1:
+                    log.warning(
+                        "issued cards not recorded yet, retrying",
+                        extra={"cards": len(rows), "error": type(error).__name__},
+                    )
+                self._giving_up.wait(self.retry_seconds)
+
+
+def issued_card(card: Mapping[str, Any], service_id: str, now: datetime) -> IssuedCard:
+    """The row for one card of ours (every card carries the structured finding)."""
+    found = card["extension"][FINDING_EXTENSION]
+    codes = " ".join(sorted({c["code"] for c in found["contraindications"]}))
+    return IssuedCard(card["uuid"], service_id, found["recommendation"], card["indicator"], codes, now)
+
+
+_recorders: dict[str, CardRecorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def recorder_for(database: Database) -> CardRecorder:
+    """One recorder (queue and writer thread) per database in this process."""
+    with _recorders_lock:
+        found = _recorders.get(database.url)
+        if found is None:
+            found = _recorders[database.url] = CardRecorder(database)
+        return found
+
+
+def flush_all(timeout: float = 5.0) -> None:
+    """Write what is queued before the process ends (gunicorn's worker_exit hook, atexit)."""
+    for recorder in list(_recorders.values()):
+        recorder.flush(timeout)

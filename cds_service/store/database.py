@@ -1,0 +1,137 @@
+"""One engine per database URL and process, and schema migrations (Alembic, shipped in the package).
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout so that several gunicorn workers
+can write to one file; PostgreSQL is for deployments with several instances.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger("cds_service.store")
+
+SCRIPT_LOCATION = "cds_service.store:migrations"
+_MIGRATION_LOCK_ID = 4_807_211  # pg_advisory_lock key: one migrating instance at a time
+_SCHEMA_RETRY_SECONDS = 5.0
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that fails fast when the database is away (callers answer 503, never hang)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:")
+        if not in_memory and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_pre_ping=True) if in_memory else create_engine(url, pool_timeout=5)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args = {"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {}
+    return create_engine(url, pool_pre_ping=True, pool_timeout=5, connect_args=connect_args)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    return config
+
+
+@cache
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class Database:
+    """The engine of one URL in this process, with the schema brought to the newest migration."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._schema_ready = False
+        self._last_attempt = float("-inf")
+        self._lock = threading.Lock()
+        # Connections must not cross a fork (gunicorn preloads the app in the master).
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Run pending migrations (idempotent); PostgreSQL instances take turns via an advisory lock."""
+        with self.engine.begin() as connection:
+            if self.backend == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            if MigrationContext.configure(connection).get_current_revision() == head_revision():
+                return
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        log.info("database migrated", extra={"backend": self.backend, "revision": head_revision()})
+
+    def ensure_schema(self) -> bool:
+        """True once migrations ran; a database that was away is retried at most every few seconds."""
+        if self._schema_ready:
+            return True
+        with self._lock:
+            if self._schema_ready:
+                return True
+            if time.monotonic() - self._last_attempt < _SCHEMA_RETRY_SECONDS:
+                return False
+            self._last_attempt = time.monotonic()
+            try:
+                self.upgrade()
+            except SQLAlchemyError as error:
+                log.error(
+                    "database unavailable: schema not checked",
+                    extra={"backend": self.backend, "error": type(error).__name__},
+                )
+                return False
+            self._schema_ready = True
+            return True
+
+    def ping(self) -> bool:
+        """Reachable, with the schema in place: what /readyz asks before traffic is sent here."""
+        if not self.ensure_schema():
+            return False
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def database_for(url: str) -> Database:
+    """One Database (engine and pool) per URL in this process, shared by every app built here."""
+    with _databases_lock:
+        found = _databases.get(url)
+        if found is None:
+            found = _databases[url] = Database(url)
+        return found

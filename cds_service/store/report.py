@@ -1,0 +1,152 @@
+"""The numbers people who govern CDS look at: acceptance and override rates, reasons, cards per day."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from sqlalchemy import Connection, func, select
+
+from cds_service.store.database import Database
+from cds_service.store.tables import feedback, issued_cards
+
+UNKNOWN = "(card not recorded)"
+NO_REASON = "(no reason given)"
+
+
+@dataclass
+class Rates:
+    """Cards issued and feedback received for one service, recommendation or day."""
+
+    key: str
+    cards: int = 0
+    accepted: int = 0
+    overridden: int = 0
+
+    @property
+    def feedback(self) -> int:
+        return self.accepted + self.overridden
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.feedback if self.feedback else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.feedback if self.feedback else None
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    display: str
+    count: int
+
+
+@dataclass
+class Report:
+    since: date | None
+    services: list[Rates] = field(default_factory=list)
+    recommendations: list[Rates] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    days: list[Rates] = field(default_factory=list)
+
+    @property
+    def total(self) -> Rates:
+        rates = Rates("all")
+        for row in self.services:
+            rates.cards += row.cards
+            rates.accepted += row.accepted
+            rates.overridden += row.overridden
+        return rates
+
+
+def _table(rows: dict[str, Rates]) -> list[Rates]:
+    return [rows[key] for key in sorted(rows)]
+
+
+def _count(found: dict[str, Rates], key: str, outcome: str, n: int) -> None:
+    rates = found.setdefault(key, Rates(key))
+    if outcome == "accepted":
+        rates.accepted += n
+    else:
+        rates.overridden += n
+
+
+def _day(value: object) -> str:
+    """SQLite's date() gives text, PostgreSQL's a date: both become YYYY-MM-DD."""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def build_report(database: Database, since: date | None = None) -> Report:
+    start = datetime.combine(since, time.min) if since else datetime.min
+    report = Report(since)
+    with database.engine.connect() as connection:
+        report.services = _by_service(connection, start)
+        report.recommendations = _by_recommendation(connection, start)
+        report.reasons = _reasons(connection, start)
+        report.days = _by_day(connection, start)
+    return report
+
+
+def _by_service(connection: Connection, start: datetime) -> list[Rates]:
+    found: dict[str, Rates] = {}
+    cards = select(issued_cards.c.service_id, func.count()).where(issued_cards.c.issued_at >= start)
+    for service_id, n in connection.execute(cards.group_by(issued_cards.c.service_id)):
+        found.setdefault(service_id, Rates(service_id)).cards = n
+    outcomes = (
+        select(feedback.c.service_id, feedback.c.outcome, func.count())
+        .where(feedback.c.outcome_timestamp >= start)
+        .group_by(feedback.c.service_id, feedback.c.outcome)
+    )
+    for service_id, outcome, n in connection.execute(outcomes):
+        _count(found, service_id, outcome, n)
+    return _table(found)
+
+
+def _by_recommendation(connection: Connection, start: datetime) -> list[Rates]:
+    found: dict[str, Rates] = {}
+    cards = select(issued_cards.c.recommendation, func.count()).where(issued_cards.c.issued_at >= start)
+    for recommendation, n in connection.execute(cards.group_by(issued_cards.c.recommendation)):
+        found.setdefault(recommendation, Rates(recommendation)).cards = n
+    recommendation = func.coalesce(issued_cards.c.recommendation, UNKNOWN)
+    outcomes = (
+        select(recommendation, feedback.c.outcome, func.count())
+        .select_from(feedback.outerjoin(issued_cards, feedback.c.card_uuid == issued_cards.c.card_uuid))
+        .where(feedback.c.outcome_timestamp >= start)
+        .group_by(recommendation, feedback.c.outcome)
+    )
+    for key, outcome, n in connection.execute(outcomes):
+        _count(found, key, outcome, n)
+    return _table(found)
+
+
+def _reasons(connection: Connection, start: datetime) -> list[Reason]:
+    code = func.coalesce(feedback.c.override_code, NO_REASON)
+    query = (
+        select(code, func.max(feedback.c.override_display), func.count())
+        .where(feedback.c.outcome == "overridden", feedback.c.outcome_timestamp >= start)
+        .group_by(code)
+    )
+    reasons = [Reason(c, display or "", n) for c, display, n in connection.execute(query)]
+    return sorted(reasons, key=lambda r: (-r.count, r.code))
+
+
+def _by_day(connection: Connection, start: datetime) -> list[Rates]:
+    found: dict[str, Rates] = defaultdict(lambda: Rates(""))
+    card_day = func.date(issued_cards.c.issued_at)
+    cards = select(card_day, func.count()).where(issued_cards.c.issued_at >= start).group_by(card_day)
+    for day, n in connection.execute(cards):
+        found[_day(day)].cards = n
+    outcome_day = func.date(feedback.c.outcome_timestamp)
+    outcomes = (
+        select(outcome_day, feedback.c.outcome, func.count())
+        .where(feedback.c.outcome_timestamp >= start)
+        .group_by(outcome_day, feedback.c.outcome)
+    )
+    for day, outcome, n in connection.execute(outcomes):
+        _count(found, _day(day), outcome, n)
+    for key, rates in found.items():
+        rates.key = key
+    return _table(found)
