@@ -46,7 +46,14 @@ def call_service(service_id: str) -> Response:
     )
     if service.hook != "patient-view" and not orders:
         log.info(
-            "hook answered", extra={"service": service.id, "hook": service.hook, "cards": 0, "orders": 0}
+            "hook answered",
+            extra={
+                "service": service.id,
+                "hook": service.hook,
+                "hookInstance": hook_request.hook_instance,
+                "cards": 0,
+                "orders": 0,
+            },
         )
         return json_response({"cards": []})  # not an augmentation order: the record is not needed
     data = gather_record(hook_request, service, rt.fetcher, deadline)
