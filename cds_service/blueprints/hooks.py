@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -12,11 +13,12 @@ from cds_service.core.card_builder import CardJson, order_card, referral_card
 from cds_service.core.decision import decide_referral
 from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import RecordReader
-from cds_service.hook_request import check_content_type, parse_hook_body, parse_hook_request
+from cds_service.hook_request import HookRequest, check_content_type, parse_hook_body, parse_hook_request
 from cds_service.metrics import record_card
 from cds_service.outcome import CdsError, json_response
 from cds_service.prefetch import gather_record
 from cds_service.runtime import Runtime, runtime
+from cds_service.services import ServiceDefinition
 
 bp = Blueprint("hooks", __name__)
 log = logging.getLogger("cds_service.hooks")
@@ -45,16 +47,7 @@ def call_service(service_id: str) -> Response:
         augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
     )
     if service.hook != "patient-view" and not orders:
-        log.info(
-            "hook answered",
-            extra={
-                "service": service.id,
-                "hook": service.hook,
-                "hookInstance": hook_request.hook_instance,
-                "cards": 0,
-                "orders": 0,
-            },
-        )
+        _log_answer(service, hook_request, started, [], orders=0)
         return json_response({"cards": []})  # not an augmentation order: the record is not needed
     data = gather_record(hook_request, service, rt.fetcher, deadline)
     today = rt.clock()
@@ -77,7 +70,27 @@ def call_service(service_id: str) -> Response:
         record_card(service.id, _recommendation(card))
         if rt.recorder is not None:
             rt.recorder.record_card(card, service.id)
-    skipped = data.skipped + record.skipped
+    _log_answer(
+        service,
+        hook_request,
+        started,
+        cards,
+        resources={k: len(v) for k, v in data.resources.items()},
+        skipped=dict(data.skipped + record.skipped),
+        unavailable=sorted(data.unavailable),
+        fetchFailures=data.failures,
+    )
+    return json_response({"cards": cards})
+
+
+def _log_answer(
+    service: ServiceDefinition,
+    hook_request: HookRequest,
+    started: float,
+    cards: list[CardJson],
+    **counts: Any,
+) -> None:
+    """One JSON line per answered call: ids of the call, counts and timing, never patient data."""
     log.info(
         "hook answered",
         extra={
@@ -85,15 +98,11 @@ def call_service(service_id: str) -> Response:
             "hook": service.hook,
             "hookInstance": hook_request.hook_instance,
             "cards": len(cards),
-            "recommendation": _recommendation(card),
-            "resources": {k: len(v) for k, v in data.resources.items()},
-            "skipped": dict(skipped),
-            "unavailable": sorted(data.unavailable),
-            "fetchFailures": data.failures,
+            "recommendation": _recommendation(cards[0] if cards else None),
+            **counts,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    return json_response({"cards": cards})
 
 
 def _recommendation(card: CardJson | None) -> str | None:
