@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from support.builders import REFERRAL_URL, condition, feedback_entry, hook_body, searchset, study
+from support.builders import (
+    REFERRAL_URL,
+    condition,
+    feedback_entry,
+    hook_body,
+    order_sign_body,
+    searchset,
+    study,
+)
 
 ORDER_SIGN_URL = "/cds-services/vertebral-augmentation-order-sign"
 WRONG = [None, 7, -1.5, True, "x", [], {}, [None], {"x": 1}, 1e308, "9999-99-99", "\u202e\ufeff\u0000"]
@@ -64,18 +72,7 @@ def _rich_body() -> dict[str, Any]:
 
 
 def _order_body() -> dict[str, Any]:
-    body = _rich_body()
-    body["hook"] = "order-sign"
-    order = {
-        "resourceType": "ServiceRequest",
-        "id": "o1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "22513"}]},
-    }
-    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": order}]}
-    return body
+    return order_sign_body(_rich_body(), cpt="22513")
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

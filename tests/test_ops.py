@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from support.builders import REFERRAL_URL, condition, hook_body, study
+from support.builders import REFERRAL_URL, condition, hook_body, order_sign_body, study
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology
@@ -135,18 +135,7 @@ def test_order_hook_cards_are_counted_under_their_own_service(client: FlaskClien
     before = sample(
         "cds_cards_total", service="vertebral-augmentation-order-sign", recommendation="order-not-supported"
     )
-    body = hook_body([])
-    body["hook"] = "order-sign"
-    kyphoplasty = {
-        "resourceType": "ServiceRequest",
-        "id": "o1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "22514"}]},
-    }
-    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": kyphoplasty}]}
-    assert client.post(ORDER_SIGN_URL, json=body).status_code == 200
+    assert client.post(ORDER_SIGN_URL, json=order_sign_body()).status_code == 200
     after = sample(
         "cds_cards_total", service="vertebral-augmentation-order-sign", recommendation="order-not-supported"
     )

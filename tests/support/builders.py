@@ -121,3 +121,20 @@ def feedback_entry(card: str, outcome: str = "accepted", **extra: Any) -> dict[s
         }
     entry.update(extra)
     return entry
+
+
+def order_sign_body(base: dict[str, Any] | None = None, cpt: str = "22514") -> dict[str, Any]:
+    """A patient-view call (by default an empty record) turned into an order-sign call drafting one
+    vertebral augmentation ServiceRequest (CPT 22510-22515)."""
+    body = base if base is not None else hook_body([])
+    body["hook"] = "order-sign"
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": cpt}]},
+    }
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": order}]}
+    return body
