@@ -13,7 +13,6 @@ from typing import Any, Literal, Protocol, TypedDict
 import msgspec
 import orjson
 
-from cds_service.core.resource_view import Resource, as_resource
 from cds_service.hook_request import HookRequest
 from cds_service.metrics import record_fhir_fetch
 from cds_service.outcome import CdsError
@@ -79,7 +78,8 @@ class Fetcher(Protocol):
 class RecordData:
     """Raw resources by type, the optional types that could not be had, and why (per key)."""
 
-    resources: dict[str, list[Resource]] = field(default_factory=dict)
+    resources: dict[str, list[Any]] = field(default_factory=dict)
+    """Per resource type: request-body slices (msgspec.Raw) or parsed dicts, read by the core."""
     unavailable: set[str] = field(default_factory=set)
     skipped: Counter[str] = field(default_factory=Counter)
     failures: dict[str, FailureKind] = field(default_factory=dict)
@@ -131,42 +131,15 @@ def _fast_page(value: msgspec.Raw, resource_type: str) -> Page | None:
     kind = head.get("resourceType")
     if kind == "Bundle":
         entries = head.get("entry", ())
-        views = [Resource.from_raw(e["resource"], resource_type) for e in entries if "resource" in e]
-        return Page(views, _next_link(head.get("link")))
+        return Page([e["resource"] for e in entries if "resource" in e], _next_link(head.get("link")))
     if kind == "OperationOutcome" or not isinstance(kind, str):
         return None
-    return Page([Resource.from_raw(value, resource_type)])
+    return Page([value])
 
 
-def _other_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    """True when the resource plainly points at another patient (a misrouted prefetch)."""
-    for key in ("subject", "patient"):
-        ref = resource.get(key)
-        if isinstance(ref, Mapping):
-            reference = ref.get("reference")
-            if isinstance(reference, str) and "Patient/" in reference:
-                return reference.rsplit("Patient/", 1)[1].split("/", 1)[0] != patient_id
-    return False
-
-
-def keep_resources(
-    candidates: list[Any], query: PrefetchQuery, patient_id: str, skipped: Counter[str]
-) -> list[Resource]:
-    """Only resources of the query's type that belong to this patient, whoever supplied them."""
-    kept: list[Resource] = []
-    for candidate in candidates:
-        resource = as_resource(candidate)
-        if resource is None or resource.resource_type != query.resource_type:
-            continue
-        if query.resource_type == "Patient":
-            if resource.light.get("id") not in (None, patient_id):
-                skipped["Patient other-patient"] += 1
-                continue
-        elif _other_patient(resource.light, patient_id):
-            skipped[f"{query.resource_type} other-patient"] += 1
-            continue
-        kept.append(resource)
-    return kept
+def keep_resources(candidates: list[Any], query: PrefetchQuery) -> list[Any]:
+    """Everything that may be a resource; the core reader checks type and patient (one place)."""
+    return [c for c in candidates if isinstance(c, msgspec.Raw | dict)]
 
 
 def prefetch_page(value: Any, query: PrefetchQuery) -> Page | None:
@@ -218,7 +191,7 @@ def gather_record(
         if page is None:
             tasks[key] = FetchTask(query)
             continue
-        kept = keep_resources(page.resources, query, request.patient_id, data.skipped)
+        kept = keep_resources(page.resources, query)
         data.resources.setdefault(query.resource_type, []).extend(kept)
         if page.next_url is None:
             continue
@@ -230,7 +203,7 @@ def gather_record(
     for key, task in tasks.items():
         outcome, query = outcomes.get(key, FetchFailed("timeout")), task.query
         if isinstance(outcome, Fetched):
-            kept = keep_resources(outcome.resources, query, request.patient_id, data.skipped)
+            kept = keep_resources(outcome.resources, query)
             data.resources.setdefault(query.resource_type, []).extend(kept)
         else:
             data.failures[key] = outcome.kind

@@ -15,7 +15,7 @@ from support.builders import AS_OF, searchset
 from support.fhir_server import EXAMPLES_DIR, ensure_node_modules
 
 from cds_service.core.decision import decide_referral
-from cds_service.core.record import RecordReader
+from cds_service.core.record import read_record
 from cds_service.core.terminology import Terminology
 from cds_service.services import REFERRAL
 
@@ -60,8 +60,8 @@ def test_each_example_alone_is_evaluated_without_error(
     examples: list[dict[str, Any]], terminology: Terminology, today: date
 ) -> None:
     for resource in examples:
-        record = RecordReader(terminology, today).read({resource["resourceType"]: [resource]})
-        decide_referral(record, terminology, today)
+        record = read_record({resource["resourceType"]: [resource]}, terminology, today)
+        decide_referral(record, terminology, today, 60)
 
 
 @pytest.mark.parametrize("today", DAYS, ids=str)
@@ -71,8 +71,8 @@ def test_all_examples_as_one_record_are_evaluated_without_error(
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in examples:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    record = RecordReader(terminology, today).read(by_type)
-    decide_referral(record, terminology, today)
+    record = read_record(by_type, terminology, today)
+    decide_referral(record, terminology, today, 60)
 
 
 def _patient_of(resource: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from support.builders import SCENARIOS, sorted_lists
+from support.builders import SCENARIOS, assert_no_empty, sorted_lists, with_defaults
 
 from cds_service.app import create_app
 from cds_service.offline import hook_request_for, patient_ids, read_scenario
@@ -38,7 +38,8 @@ def test_scenario(folder: Path) -> None:
     if not cards:
         return
     (card,) = cards
-    found = card["extension"]["vertebral-augmentation-cds/finding"]
+    assert_no_empty(card)
+    found = with_defaults(card["extension"]["vertebral-augmentation-cds/finding"])
     assert card["indicator"] == expected["indicator"]
     assert found["recommendation"] == expected["recommendation"]
     assert ("suggestions" in card) is expected["suggestion"]
@@ -53,5 +54,6 @@ def test_scenario(folder: Path) -> None:
             if a["type"] == "delete"
         ]
         assert sorted(deletes) == sorted(expected["deletes"])
+    assert found.get("unreadable", {}) == expected.get("unreadable", {})
     for phrase in expected.get("detailContains", []):
         assert phrase in card["detail"]

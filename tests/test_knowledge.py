@@ -10,7 +10,7 @@ import pytest
 from support.builders import ICD, SCT
 
 from cds_service.core.card_builder import load_card_content
-from cds_service.core.terminology import Terminology, normalise_code
+from cds_service.core.terminology import Terminology, load_terminology, normalise_code
 
 VALUESET_DIR = files("cds_service") / "knowledge" / "valuesets"
 
@@ -72,7 +72,9 @@ def test_fracture_code_is_also_osteoporosis_on_record(terminology: Terminology) 
 
 def test_every_contraindication_has_card_text() -> None:
     texts = load_card_content().texts
-    codes = {d["contraindication"]["code"] for d in _docs() if "contraindication" in d} | {"multiple-levels"}
+    params = load_terminology().parameters
+    rule_codes = {params.multiple_levels.code, params.malignancy_on_record.code}
+    codes = {d["contraindication"]["code"] for d in _docs() if "contraindication" in d} | rule_codes
     assert codes == set(texts["notes"])
     for code in codes:
         assert texts["notes"][code]["title"]

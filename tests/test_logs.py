@@ -26,7 +26,8 @@ def test_hook_call_logs_one_json_line_with_counts_and_skips(
     assert entry["service"] == "vertebral-augmentation-referral"
     assert entry["hookInstance"] == body["hookInstance"]
     assert entry["cards"] == 1
-    assert entry["skipped"] == {"Condition invalid": 1}
+    assert entry["unreadable"] == {"Condition": 1}
+    assert entry["skipped"] == {}
     assert entry["resources"]["Condition"] == 2
     assert isinstance(entry["ms"], float)
     assert "TOKEN-123" not in line

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from support.builders import AS_OF, ICD, REFERRAL_URL, SCT, hook_body
 
 from cds_service.core.card_builder import load_card_content, order_card, referral_card
-from cds_service.core.decision import decide_referral
+from cds_service.core.decision import decide_order, decide_referral
 from cds_service.core.orders import augmentation_orders
-from cds_service.core.record import RecordReader
+from cds_service.core.record import read_record
 from cds_service.core.terminology import Terminology, load_terminology
 
 TERMINOLOGY = load_terminology()
@@ -165,8 +165,8 @@ def test_core_reads_decides_and_cards_any_resources(
     resources: list[dict[str, Any]], recent_days: int
 ) -> None:
     terminology: Terminology = TERMINOLOGY
-    record = RecordReader(terminology, AS_OF).read(
-        _grouped(resources), {"ImagingStudy"} if recent_days % 2 else set()
+    record = read_record(
+        _grouped(resources), terminology, AS_OF, unavailable={"ImagingStudy"} if recent_days % 2 else set()
     )
     decision = decide_referral(record, terminology, AS_OF, recent_days)
     card = referral_card(
@@ -181,7 +181,8 @@ def test_core_reads_decides_and_cards_any_resources(
         assert len(card["summary"]) < 140
         assert card["indicator"] in ("info", "warning", "critical")
     orders = augmentation_orders(resources, terminology)
-    order_card(decision, orders, CONTENT, rationale_url="https://x/r", new_uuid=lambda: "u")
+    order_decision = decide_order(record, orders, terminology, AS_OF, recent_days)
+    order_card(order_decision, CONTENT, rationale_url="https://x/r", new_uuid=lambda: "u")
 
 
 @SETTINGS

@@ -82,8 +82,10 @@ def test_codes_compare_normalised(call: Call, code: str) -> None:
     assert len(cards(call([condition("fx", code)]))) == 1
 
 
-def test_code_with_blanks_is_invalid_fhir_and_skipped(call: Call) -> None:
-    assert cards(call([condition("fx", " M80.08XA ")])) == []
+def test_code_and_system_with_blanks_are_trimmed(call: Call) -> None:
+    """§1a (revision 2): surrounding whitespace in codes and systems is trimmed, not a reason to skip."""
+    fx = condition("fx", " M80.08XA ", system=" http://hl7.org/fhir/sid/icd-10-cm ")
+    assert len(cards(call([fx]))) == 1
 
 
 def test_unknown_system_is_ignored_not_an_error(call: Call) -> None:
@@ -166,21 +168,34 @@ def test_future_dates_beyond_one_day_are_ignored(call: Call, onset: str, has_car
     assert (len(cards(call([condition("fx", "M80.08XA", onset=onset)]))) == 1) is has_card
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [
-        {"onsetDateTime": "not-a-date"},
-        {"clinicalStatus": "active"},
-        {"subject": "Patient/p1"},
-        {"bodySite": {"text": "L1"}},
-        {"onsetAge": {"value": "old"}},
-    ],
-)
-def test_malformed_fracture_resource_is_skipped_rest_evaluated(call: Call, broken: dict[str, Any]) -> None:
+@pytest.mark.parametrize("broken", [{"onsetDateTime": "not-a-date"}, {"onsetAge": {"value": "old"}}])
+def test_fracture_with_unreadable_date_is_counted_and_named(call: Call, broken: dict[str, Any]) -> None:
+    """§1a: a needed element that cannot be read makes the resource unreadable: not evidence, but
+    counted in the finding and named on the card."""
     bad = condition("bad", "M80.08XA", **broken)
     good = condition("good", "M80.88XA", onset="2026-11-10")
     answer = call([bad, good])
     assert finding(answer)["fractures"][0]["evidence"] == ["Condition/good"]
+    assert finding(answer)["unreadable"] == {"Condition": 1}
+    assert "could not be read" in answer["cards"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "lenient",
+    [
+        {"clinicalStatus": "active"},  # DSTU2 era: a bare status word
+        {"clinicalStatus": {"text": "Active"}},  # text only, one of the status words
+        {"subject": "Patient/p1"},  # a wrong type where nothing the rules need is lost
+        {"bodySite": {"text": "L1"}},  # one concept where a list belongs
+        {"note": "free text"},  # an unused element of the wrong type
+        {"onsetDateTime": "2026-11-01T14:30:00"},  # a dateTime without a zone: its calendar date
+    ],
+)
+def test_fracture_read_leniently_where_a_careful_reader_would(call: Call, lenient: dict[str, Any]) -> None:
+    fx = condition("fx", "M80.08XA", **lenient)
+    found = finding(call([fx]))
+    assert found["fractures"][0]["evidence"] == ["Condition/fx"]
+    assert "unreadable" not in found
 
 
 def test_malformed_code_shapes_never_fail(call: Call) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from cds_service.core.card_builder import CardJson, order_card, referral_card
-from cds_service.core.decision import decide_referral
+from cds_service.core.decision import decide_order, decide_referral
 from cds_service.core.orders import augmentation_orders
-from cds_service.core.record import RecordReader
+from cds_service.core.record import read_record
 from cds_service.hook_request import HookRequest, check_content_type, parse_hook_body, parse_hook_request
 from cds_service.metrics import record_card
 from cds_service.outcome import CdsError, json_response
@@ -47,14 +47,22 @@ def call_service(service_id: str) -> Response:
         augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
     )
     if service.hook != "patient-view" and not orders:
-        _log_answer(service, hook_request, started, [], orders=0)
+        _log_answer(service, hook_request, started, [], recommendation=None, orders=0)
         return json_response({"cards": []})  # not an augmentation order: the record is not needed
     data = gather_record(hook_request, service, rt.fetcher, deadline)
     today = rt.clock()
-    record = RecordReader(rt.terminology, today).read(data.resources, data.unavailable)
-    decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
+    record = read_record(
+        data.resources,
+        rt.terminology,
+        today,
+        patient_id=hook_request.patient_id,
+        unavailable=data.unavailable,
+    )
     card: CardJson | None
+    recommendation: str | None
     if service.hook == "patient-view":
+        decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
+        recommendation = decision.recommendation
         card = referral_card(
             decision,
             rt.content,
@@ -64,10 +72,12 @@ def call_service(service_id: str) -> Response:
             new_uuid=_new_uuid,
         )
     else:
-        card = order_card(decision, orders, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
+        order_decision = decide_order(record, orders, rt.terminology, today, rt.settings.recent_days)
+        recommendation = order_decision.recommendation
+        card = order_card(order_decision, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
-    if card is not None:
-        record_card(service.id, _recommendation(card))
+    if card is not None and recommendation is not None:
+        record_card(service.id, recommendation)
         if rt.recorder is not None:
             rt.recorder.record_card(card, service.id)
     _log_answer(
@@ -75,7 +85,9 @@ def call_service(service_id: str) -> Response:
         hook_request,
         started,
         cards,
+        recommendation=recommendation if card is not None else None,
         resources={k: len(v) for k, v in data.resources.items()},
+        unreadable=dict(record.unreadable),
         skipped=dict(data.skipped + record.skipped),
         unavailable=sorted(data.unavailable),
         fetchFailures=data.failures,
@@ -98,15 +110,7 @@ def _log_answer(
             "hook": service.hook,
             "hookInstance": hook_request.hook_instance,
             "cards": len(cards),
-            "recommendation": _recommendation(cards[0] if cards else None),
             **counts,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-
-
-def _recommendation(card: CardJson | None) -> str | None:
-    if card is None:
-        return None
-    found: str = card["extension"]["vertebral-augmentation-cds/finding"]["recommendation"]
-    return found

@@ -16,12 +16,13 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import jinja2
+import msgspec
 
-from cds_service.core.contraindications import Contraindication
-from cds_service.core.decision import ReferralDecision
-from cds_service.core.fractures import Fracture
-from cds_service.core.orders import AugmentationOrder, OrderRecommendation, order_recommendation
+from cds_service.core.decision import OrderDecision, ReferralDecision
 from cds_service.core.record import SpineStudy
+from cds_service.core.record.fhir_json import Coding
+from cds_service.core.rules.contraindications import Contraindication
+from cds_service.core.rules.fractures import Fracture
 
 FINDING_EXTENSION = "vertebral-augmentation-cds/finding"
 SUMMARY_LIMIT = 139
@@ -159,32 +160,59 @@ def _card(
     }
 
 
+def prune(value: Any) -> Any:
+    """CDS Hooks "use of JSON": members with no value are omitted, never null or empty."""
+    if isinstance(value, dict):
+        kept = {k: prune(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list):
+        items = [prune(v) for v in value]
+        return [v for v in items if v is not None and v != "" and v != [] and v != {}]
+    return value
+
+
 def finding(decision: ReferralDecision, recommendation: str) -> dict[str, Any]:
-    """The structured finding every card carries (api-contract.md)."""
-    return {
-        "recommendation": recommendation,
-        "fractures": [
-            {
-                "etiology": f.etiology,
-                "basis": f.basis,
-                "level": f.level,
-                "region": f.region,
-                "diagnosedOn": f.diagnosed_on.isoformat(),
-                "ageDays": f.age_days,
-                "evidence": list(f.evidence),
-            }
-            for f in decision.fractures
-        ],
-        "imaging": {
-            "acuityConfirmed": decision.imaging.acuity_confirmed,
-            "studies": [s.ref for s in decision.imaging.studies],
-        },
-        "contraindications": [
-            {"code": c.code, "kind": c.kind, "evidence": list(c.evidence)} for c in decision.contraindications
-        ],
-        "dataUnavailable": sorted(decision.unavailable),
-        "asOf": decision.as_of.isoformat(),
-    }
+    """The structured finding every card carries (api-contract.md revision 2)."""
+    found: dict[str, Any] = prune(
+        {
+            "recommendation": recommendation,
+            "fractures": [
+                {
+                    "etiology": f.etiology,
+                    "basis": f.basis,
+                    "level": f.level,
+                    "region": f.region,
+                    "diagnosedOn": f.diagnosed_on.isoformat(),
+                    "ageDays": f.age_days,
+                    "evidence": list(f.evidence),
+                }
+                for f in decision.fractures
+            ],
+            "imaging": {
+                "acuityConfirmed": decision.imaging.acuity_confirmed,
+                "studies": [s.ref for s in decision.imaging.studies],
+            },
+            "contraindications": [
+                {"code": c.code, "kind": c.kind, "evidence": list(c.evidence)}
+                for c in decision.contraindications
+            ],
+            "dataUnavailable": sorted(decision.unavailable),
+            "unreadable": {k: v for k, v in sorted(decision.unreadable.items()) if v},
+            "asOf": decision.as_of.isoformat(),
+        }
+    )
+    return found
+
+
+def unreadable_sentence(unreadable: Mapping[str, int], texts: Mapping[str, Any]) -> str:
+    """§1a: one line saying how many resources could not be read, so checks may be incomplete."""
+    counts = {k: v for k, v in unreadable.items() if v}
+    if not counts:
+        return ""
+    total = sum(counts.values())
+    names = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    key = "one" if total == 1 else "many"
+    return str(texts["unreadable"][key]).format(count=total, types=names)
 
 
 def override_reasons(texts: Mapping[str, Any], group: str) -> list[dict[str, str]]:
@@ -193,6 +221,11 @@ def override_reasons(texts: Mapping[str, Any], group: str) -> list[dict[str, str
         {"system": system, "code": r["code"], "display": r["display"]}
         for r in texts["override_reasons"][group]
     ]
+
+
+def coding_json(coding: Coding) -> dict[str, str]:
+    """A Coding as FHIR JSON, members without a value left out."""
+    return {k: v for k, v in msgspec.structs.asdict(coding).items() if isinstance(v, str) and v}
 
 
 def _referral_request(
@@ -208,13 +241,12 @@ def _referral_request(
         "subject": {"reference": f"Patient/{patient_id}"},
         "note": [{"text": s["note"]}],
     }
-    treated = {id(f) for f, _ in decision.addressed_fractures}
-    open_fractures = [f for f in decision.fractures if id(f) not in treated]
+    open_fractures = decision.open_fractures
     condition_refs = sorted({ref for f in open_fractures for ref in f.condition_refs})
     if condition_refs:
         request["reasonReference"] = [{"reference": ref} for ref in condition_refs]
     else:
-        codings = [dict(c) for f in open_fractures for src in f.sources for c in src.codings]
+        codings = [coding_json(c) for f in open_fractures for src in f.sources for c in src.codings]
         request["reasonCode"] = [
             {"coding": list({(c.get("system"), c.get("code")): c for c in codings}.values())}
         ]
@@ -255,7 +287,14 @@ def referral_card(
         summary = texts["summary"]["refer_suspected"].format(fracture=phrase, age=age)
     else:
         summary = texts["summary"]["refer"].format(fracture=phrase, age=age)
-    unavailable = _unavailable_sentence(decision.unavailable - {"ImagingStudy"}, texts)
+    unavailable = " ".join(
+        x
+        for x in (
+            _unavailable_sentence(decision.unavailable - {"ImagingStudy"}, texts),
+            unreadable_sentence(decision.unreadable, texts),
+        )
+        if x
+    )
     detail = content.referral_template.render(
         t=texts,
         decision=decision,
@@ -309,15 +348,16 @@ def referral_card(
 
 
 def order_card(
-    decision: ReferralDecision,
-    orders: list[AugmentationOrder],
+    order_decision: OrderDecision,
     content: CardContent,
     *,
     rationale_url: str,
     new_uuid: Callable[[], str],
 ) -> CardJson | None:
     """The one order-hook card, or None when the record raises nothing against the order."""
-    recommendation: OrderRecommendation | None = order_recommendation(decision)
+    recommendation = order_decision.recommendation
+    orders = order_decision.orders
+    decision = order_decision.record
     if recommendation is None or not orders:
         return None
     texts = content.texts
@@ -350,7 +390,14 @@ def order_card(
         old_fracture=old_fracture,
         fractures=[_fracture_view(f, texts) for f in decision.fractures],
         notes=[_note_view(c, texts) for c in decision.contraindications],
-        unavailable=_unavailable_sentence(decision.unavailable, texts),
+        unavailable=" ".join(
+            x
+            for x in (
+                _unavailable_sentence(decision.unavailable, texts),
+                unreadable_sentence(decision.unreadable, texts),
+            )
+            if x
+        ),
     )
     card = _card(
         summary,

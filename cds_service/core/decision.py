@@ -1,37 +1,46 @@
-"""The referral decision for one patient on one day: a pure function of the record."""
+"""The decisions, one per hook kind: pure functions of the record, the value sets and the day.
+
+patient-view gets a ReferralDecision (refer / contraindicated / nothing); the order hooks get an
+OrderDecision built on the same assessment (one copy of the rules), without the patient-view
+suppressions. Card builders only render these.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
-from cds_service.core.contraindications import Contraindication, find_contraindications
-from cds_service.core.fractures import Fracture, FractureEvidence, FractureFinder, studies_in_window
-from cds_service.core.record import AugmentationRecord, PatientRecord, SpineStudy
+from cds_service.core.orders import AugmentationOrder
+from cds_service.core.record import AugmentationRecord, PatientRecord
+from cds_service.core.rules.contraindications import Contraindication, find_contraindications
+from cds_service.core.rules.fractures import Fracture, FractureEvidence, FractureFinder
+from cds_service.core.rules.imaging import ImagingSummary, summarise_imaging
+from cds_service.core.rules.suppression import find_suppression
 from cds_service.core.terminology import Terminology
 
-Recommendation = Literal["refer", "contraindicated"]
-
-
-@dataclass(frozen=True)
-class ImagingSummary:
-    """§4: the relevant spine studies (started from 30 days before a fracture until now)."""
-
-    studies: tuple[SpineStudy, ...]
-    acuity_confirmed: bool
-    acuity_studies: tuple[SpineStudy, ...]
+Recommendation = Literal["refer", "contraindicated", "evaluate"]
+OrderRecommendation = Literal["order-not-supported", "contraindicated", "order-caution"]
 
 
 @dataclass(frozen=True)
 class ReferralDecision:
+    """What the record says on one day, and what patient-view answers."""
+
     as_of: date
+    recommendation: Recommendation | None
+    """None when there is nothing to say (no recent fracture, every one already treated or
+    referred, or the patient has died)."""
     fractures: tuple[Fracture, ...]
     imaging: ImagingSummary
     contraindications: tuple[Contraindication, ...]
     latest_past_fracture: FractureEvidence | None
     unavailable: frozenset[str]
     recent_days: int
+    unreadable: Mapping[str, int] = field(default_factory=dict)
+    """Resources per type that matter but could not be read (§1a): the card says so."""
+    deceased: bool = False
     prior_augmentation: tuple[AugmentationRecord, ...] = ()
     """Procedures or referrals dated on or after every recent fracture: they silence patient-view."""
     undated_augmentation: tuple[AugmentationRecord, ...] = ()
@@ -39,61 +48,97 @@ class ReferralDecision:
     """Fractures already treated or referred while another recent one is not: said on the card."""
 
     @property
-    def has_recent_fracture(self) -> bool:
-        return bool(self.fractures)
-
-    @property
     def absolute(self) -> tuple[Contraindication, ...]:
         return tuple(c for c in self.contraindications if c.kind == "absolute")
-
-    @property
-    def recommendation(self) -> Recommendation | None:
-        """patient-view: None when there is nothing to say (no recent fracture, or every one already
-        treated or referred). An absolute contraindication overrides everything else."""
-        if not self.fractures or self.prior_augmentation:
-            return None
-        return "contraindicated" if self.absolute else "refer"
 
     @property
     def needs_warning(self) -> bool:
         return bool(self.absolute) or any(c.warning for c in self.contraindications)
 
+    @property
+    def open_fractures(self) -> tuple[Fracture, ...]:
+        """The recent fractures not yet treated or referred: what a referral is for."""
+        treated = {id(f) for f, _ in self.addressed_fractures}
+        return tuple(f for f in self.fractures if id(f) not in treated)
 
-def summarise_imaging(
-    record: PatientRecord, fractures: tuple[Fracture, ...], terminology: Terminology, today: date
-) -> ImagingSummary:
-    lookback = timedelta(days=terminology.parameters.imaging_lookback_days)
-    relevant: dict[str, SpineStudy] = {}
-    for fracture in fractures:
-        for study in studies_in_window(record.spine_studies, fracture.diagnosed_on - lookback, today):
-            relevant[study.ref] = study
-    studies = tuple(sorted(relevant.values(), key=lambda s: (s.started or today, s.ref)))
-    acuity = tuple(s for s in studies if s.modalities & terminology.parameters.acuity_modalities)
-    return ImagingSummary(studies, bool(acuity), acuity)
+
+@dataclass(frozen=True)
+class OrderDecision:
+    """An order hook's answer for the augmentation orders in hand."""
+
+    recommendation: OrderRecommendation | None
+    orders: tuple[AugmentationOrder, ...]
+    record: ReferralDecision
+
+
+def _assess(
+    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+) -> tuple[tuple[Fracture, ...], FractureEvidence | None, ImagingSummary, tuple[Contraindication, ...]]:
+    assessment = FractureFinder(record, terminology, today, recent_days).assess()
+    fractures = assessment.recent
+    imaging = summarise_imaging(
+        record.spine_studies, (f.diagnosed_on for f in fractures), terminology.parameters, today
+    )
+    contraindications = find_contraindications(record, fractures, terminology, today) if fractures else ()
+    return fractures, assessment.latest_past, imaging, contraindications
 
 
 def decide_referral(
-    record: PatientRecord, terminology: Terminology, today: date, recent_days: int | None = None
+    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
 ) -> ReferralDecision:
-    """Fractures, imaging and contraindications of `record` as of `today` (no clock read here)."""
-    window = terminology.parameters.recent_days if recent_days is None else recent_days
-    assessment = FractureFinder(record, terminology, today, window).assess()
-    fractures = assessment.recent
-    dated = [a for a in record.augmentations if a.date is not None]
-    addressed = [[a for a in dated if a.date is not None and a.date >= f.diagnosed_on] for f in fractures]
-    prior = tuple({a.ref: a for found in addressed for a in found}.values()) if all(addressed) else ()
-    partly = (
-        () if prior else tuple((f, found[0]) for f, found in zip(fractures, addressed, strict=True) if found)
-    )
+    """patient-view: fractures, imaging, contraindications and suppression as of `today`."""
+    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    suppression = find_suppression(fractures, record.augmentations)
+    deceased = record.patient.deceased
+    recommendation: Recommendation | None = None
+    if fractures and not suppression.prior and not deceased:
+        absolute = any(c.kind == "absolute" for c in contraindications)
+        recommendation = "contraindicated" if absolute else "refer"
     return ReferralDecision(
         as_of=today,
+        recommendation=recommendation,
         fractures=fractures,
-        imaging=summarise_imaging(record, fractures, terminology, today),
-        contraindications=find_contraindications(record, fractures, terminology, today) if fractures else (),
-        latest_past_fracture=assessment.latest_past,
+        imaging=imaging,
+        contraindications=contraindications,
+        latest_past_fracture=latest_past,
         unavailable=record.unavailable,
-        recent_days=window,
-        prior_augmentation=prior,
-        undated_augmentation=tuple(a for a in record.augmentations if a.date is None),
-        addressed_fractures=partly,
+        recent_days=recent_days,
+        unreadable=dict(record.unreadable),
+        deceased=deceased,
+        prior_augmentation=suppression.prior,
+        undated_augmentation=suppression.undated,
+        addressed_fractures=suppression.addressed,
     )
+
+
+def decide_order(
+    record: PatientRecord,
+    orders: Sequence[AugmentationOrder],
+    terminology: Terminology,
+    today: date,
+    recent_days: int,
+) -> OrderDecision:
+    """Precedence, one card per call: no recent fracture, then absolute, then relative / not-advised.
+    The patient-view suppressions (prior procedure, existing referral, death) do not apply."""
+    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    assessed = ReferralDecision(
+        as_of=today,
+        recommendation=None,
+        fractures=fractures,
+        imaging=imaging,
+        contraindications=contraindications,
+        latest_past_fracture=latest_past,
+        unavailable=record.unavailable,
+        recent_days=recent_days,
+        unreadable=dict(record.unreadable),
+        deceased=record.patient.deceased,
+    )
+    recommendation: OrderRecommendation | None = None
+    if orders:
+        if not fractures:
+            recommendation = "order-not-supported"
+        elif assessed.absolute:
+            recommendation = "contraindicated"
+        elif contraindications:
+            recommendation = "order-caution"
+    return OrderDecision(recommendation, tuple(orders), assessed)

@@ -1,21 +1,18 @@
-"""Order hooks: which draft orders are vertebral augmentation, and what the record says of them.
-
-The decision is the same ReferralDecision patient-view uses (one copy of the rules); only the
-reading differs: the prior-procedure and existing-referral suppressions do not apply here.
-"""
+"""Order hooks: which draft orders are vertebral augmentation (api-contract.md, order hooks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
 
-from cds_service.core.decision import ReferralDecision
-from cds_service.core.record import listed
+from cds_service.core.record.fhir_json import ViewDecoder, concept_texts
+from cds_service.core.record.procedure import ProcedureView, ServiceRequestView
 from cds_service.core.terminology import Terminology
 
-OrderRecommendation = Literal["order-not-supported", "contraindicated", "order-caution"]
-ORDER_TYPES = ("ServiceRequest", "Procedure")
+_ORDER_DECODERS = {
+    "ServiceRequest": ViewDecoder(ServiceRequestView),
+    "Procedure": ViewDecoder(ProcedureView),
+}
 
 
 @dataclass(frozen=True)
@@ -24,43 +21,25 @@ class AugmentationOrder:
     label: str
 
 
-def augmentation_orders(
-    orders: Iterable[Mapping[str, Any]], terminology: Terminology
-) -> list[AugmentationOrder]:
+def augmentation_orders(orders: Iterable[object], terminology: Terminology) -> list[AugmentationOrder]:
     """Draft ServiceRequests / Procedures for vertebroplasty or kyphoplasty (codes or text).
 
     A referral for evaluation (this service's own suggestion) is not an order for the procedure.
+    Orders whose code cannot be read are not augmentation orders: nothing to check.
     """
     found: list[AugmentationOrder] = []
     for order in orders:
-        resource_type = order.get("resourceType")
-        if resource_type not in ORDER_TYPES:
+        resource_type = order.get("resourceType") if isinstance(order, dict) else None
+        decoder = _ORDER_DECODERS.get(resource_type) if isinstance(resource_type, str) else None
+        decoded = decoder.decode(order, resource_type) if decoder and resource_type else None
+        if decoded is None or decoded.view.code is None or "code" in decoded.bad:
             continue
-        code = order.get("code")
-        if not isinstance(code, Mapping):
-            continue
-        meaning = terminology.meaning_of_codings(code.get("coding"))
+        view = decoded.view
+        meaning = terminology.meaning_of_concept(view.code)
         concepts = set(meaning.concepts) if meaning else set()
-        texts = [code["text"]] if isinstance(code.get("text"), str) else []
-        texts += [
-            c["display"]
-            for c in listed(code.get("coding"))
-            if isinstance(c, Mapping) and isinstance(c.get("display"), str)
-        ]
-        concepts |= terminology.text_concepts(str(resource_type), texts)
+        texts = concept_texts([view.code])
+        concepts |= terminology.text_concepts(view.resource_type, texts)
         if "augmentation-procedure" in concepts and "augmentation-referral" not in concepts:
-            rid = order.get("id")
-            ref = f"{resource_type}/{rid}" if isinstance(rid, str) and rid else str(resource_type)
+            ref = f"{view.resource_type}/{view.id}" if view.id else view.resource_type
             found.append(AugmentationOrder(ref, texts[0] if texts else "vertebral augmentation order"))
     return found
-
-
-def order_recommendation(decision: ReferralDecision) -> OrderRecommendation | None:
-    """Precedence, one card per call: no recent fracture, then absolute, then relative / not-advised."""
-    if not decision.fractures:
-        return "order-not-supported"
-    if decision.absolute:
-        return "contraindicated"
-    if decision.contraindications:
-        return "order-caution"
-    return None

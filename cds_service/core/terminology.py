@@ -110,6 +110,8 @@ class ClinicalParameters:
     modality_system: str
     multiple_levels: ContraindicationRule
     multiple_levels_more_than: int
+    malignancy_on_record: ContraindicationRule
+    malignancy_valueset: str
     counting_clinical_status: frozenset[str]
     counting_verification_status: frozenset[str]
     excluded_study_status: frozenset[str]
@@ -118,6 +120,10 @@ class ClinicalParameters:
     counting_service_request_status: frozenset[str]
     counting_allergy_clinical_status: frozenset[str]
     excluded_allergy_verification_status: frozenset[str]
+    clinical_status_words: frozenset[str]
+    verification_status_words: frozenset[str]
+    supporting_study_status: frozenset[str]
+    supporting_with_series_study_status: frozenset[str]
 
 
 def _glob_to_regex(pattern: str) -> str:
@@ -133,6 +139,10 @@ class Terminology:
 
     valuesets: Mapping[str, ValueSet]
     parameters: ClinicalParameters
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Other names of the code systems the value sets use (HL7 OIDs, §1a)."""
+    region_words: tuple[tuple[str, str], ...] = ()
+    """Free-text words naming a spine region, most specific first."""
     _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
     _patterns: dict[str, list[tuple[re.Pattern[str], CodeMeaning]]] = field(default_factory=dict)
     _cache: dict[tuple[str, str], CodeMeaning | None] = field(default_factory=dict)
@@ -157,6 +167,8 @@ class Terminology:
         except KeyError:
             pass
         normalised = normalise_code(code)
+        system = system.strip()
+        system = self.aliases.get(system, system)
         found = self._exact.get((system, normalised))
         for compiled, meaning in self._patterns.get(system, ()):
             if compiled.fullmatch(normalised):
@@ -166,16 +178,22 @@ class Terminology:
         return found
 
     def meaning_of_codings(self, codings: object) -> CodeMeaning | None:
-        """Merged meaning of a raw `coding` array; tolerant of any JSON shape."""
+        """Merged meaning of a `coding` array (typed Codings or raw dicts); tolerant of any shape."""
         if not isinstance(codings, list):
             return None
         merged: CodeMeaning | None = None
         for coding in codings:
             if isinstance(coding, dict):
                 found = self.meaning(coding.get("system"), coding.get("code"))
-                if found is not None:
-                    merged = found.merge(merged)
+            else:
+                found = self.meaning(getattr(coding, "system", None), getattr(coding, "code", None))
+            if found is not None:
+                merged = found.merge(merged)
         return merged
+
+    def meaning_of_concept(self, concept: Any) -> CodeMeaning | None:
+        """Merged meaning of a typed CodeableConcept's codings."""
+        return self.meaning_of_codings(concept.coding) if concept is not None else None
 
     def text_matches(self, valueset_id: str, text: str) -> bool:
         return any(p.search(text) for p in self.valuesets[valueset_id].text_patterns)
@@ -254,6 +272,10 @@ def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
         modality_system=str(doc["modalitySystem"]),
         multiple_levels=ContraindicationRule(ml["code"], ml["kind"]),
         multiple_levels_more_than=int(ml["moreThan"]),
+        malignancy_on_record=ContraindicationRule(
+            doc["malignancyOnRecord"]["code"], doc["malignancyOnRecord"]["kind"]
+        ),
+        malignancy_valueset=str(doc["malignancyOnRecord"]["valueSet"]),
         counting_clinical_status=frozenset(doc["countingClinicalStatus"]),
         counting_verification_status=frozenset(doc["countingVerificationStatus"]),
         excluded_study_status=frozenset(doc["excludedStudyStatus"]),
@@ -262,15 +284,26 @@ def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
         counting_service_request_status=frozenset(doc["countingServiceRequestStatus"]),
         counting_allergy_clinical_status=frozenset(doc["countingAllergyClinicalStatus"]),
         excluded_allergy_verification_status=frozenset(doc["excludedAllergyVerificationStatus"]),
+        clinical_status_words=frozenset(doc["clinicalStatusWords"]),
+        verification_status_words=frozenset(doc["verificationStatusWords"]),
+        supporting_study_status=frozenset(doc["supportingStudyStatus"]),
+        supporting_with_series_study_status=frozenset(doc["supportingWithSeriesStudyStatus"]),
     )
 
 
 def load_terminology(folder: Traversable | None = None) -> Terminology:
     """Read every value set and the parameters file; done once at app start, never per request."""
     root = folder if folder is not None else files("cds_service") / "knowledge"
-    parameters = _parse_parameters(orjson.loads((root / "parameters.json").read_bytes()))
+    parameters_doc = orjson.loads((root / "parameters.json").read_bytes())
+    parameters = _parse_parameters(parameters_doc)
+    systems = orjson.loads((root / "code-systems.json").read_bytes())
     valuesets: dict[str, ValueSet] = {}
-    terminology = Terminology(valuesets, parameters)
+    terminology = Terminology(
+        valuesets,
+        parameters,
+        aliases={str(k): str(v) for k, v in systems["aliases"].items()},
+        region_words=tuple((str(w), str(r)) for w, r in parameters_doc["regionWords"]),
+    )
     for path in sorted((root / "valuesets").iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".json"):
             continue

@@ -90,10 +90,37 @@ def hook_body(
 
 
 def finding(answer: dict[str, Any]) -> dict[str, Any]:
+    """The card's finding with omitted members spelled out (None / empty), for comparisons."""
     cards = answer["cards"]
     assert len(cards) == 1
     found: dict[str, Any] = cards[0]["extension"]["vertebral-augmentation-cds/finding"]
-    return found
+    assert_no_empty(found)
+    return with_defaults(found)
+
+
+def assert_no_empty(value: Any, where: str = "$") -> None:
+    """CDS Hooks "use of JSON": no null, empty string, empty array or empty object."""
+    assert value is not None, where
+    assert value not in ("", [], {}), where
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert_no_empty(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            assert_no_empty(item, f"{where}[{index}]")
+
+
+def with_defaults(found: dict[str, Any]) -> dict[str, Any]:
+    """A finding as the wire omits it, with the omitted members back as None / empty."""
+    imaging = {"acuityConfirmed": False, "studies": [], **found.get("imaging", {})}
+    fractures = [{"level": None, "region": None, **f} for f in found.get("fractures", [])]
+    return {
+        "contraindications": [],
+        "dataUnavailable": [],
+        **found,
+        "fractures": fractures,
+        "imaging": imaging,
+    }
 
 
 def sorted_lists(value: Any) -> Any:

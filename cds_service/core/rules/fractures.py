@@ -1,22 +1,18 @@
-"""§2 and §6: which Conditions and imaging orders are a qualifying vertebral fracture, and how
-duplicates collapse into one fracture per level."""
+"""§6 (with §2's triggers): which Conditions and imaging orders are a qualifying vertebral
+fracture, and how duplicates collapse into one fracture per level."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from cds_service.core.record import ConditionFinding, PatientRecord, SpineStudy
-from cds_service.core.terminology import (
-    CodeMeaning,
-    Etiology,
-    Terminology,
-    TriggerRule,
-    level_sort_key,
-    region_of_level,
-)
+from cds_service.core.record.fhir_json import Coding
+from cds_service.core.rules.imaging import studies_in_window
+from cds_service.core.rules.triggers import fracture_etiology
+from cds_service.core.terminology import Etiology, Terminology, level_sort_key, region_of_level
 
 Basis = Literal["condition", "imaging-reason"]
 
@@ -32,7 +28,7 @@ class FractureEvidence:
     level: str | None
     region: str | None
     label: str
-    codings: tuple[Mapping[str, Any], ...] = ()
+    codings: tuple[Coding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,11 +61,6 @@ class FractureAssessment:
     """The most recent qualifying fracture that is too old, so that order checks can say its age."""
 
 
-def studies_in_window(studies: Iterable[SpineStudy], since: date, today: date) -> list[SpineStudy]:
-    """Spine studies started between `since` and today (the tolerated day ahead included)."""
-    return [s for s in studies if s.started is not None and since <= s.started <= today + timedelta(days=1)]
-
-
 class FractureFinder:
     def __init__(
         self, record: PatientRecord, terminology: Terminology, today: date, recent_days: int
@@ -92,31 +83,6 @@ class FractureFinder:
     def _age(self, when: date) -> int:
         return (self.today - when).days
 
-    def _etiology(
-        self,
-        rules: Sequence[TriggerRule],
-        when: date | None,
-        body_site: CodeMeaning | None,
-        self_corroborated: bool,
-    ) -> Etiology | None:
-        """The etiology the qualifying rules give (pathologic wins over osteoporotic), or None."""
-        found: set[Etiology] = set()
-        for rule in rules:
-            if rule.requires and not self.record.has_concept(rule.requires):
-                continue
-            if rule.unless and self.record.has_concept(rule.unless):
-                continue
-            if rule.corroboration and not self_corroborated:
-                site_ok = body_site is not None and (
-                    body_site.is_spine if rule.corroboration == "spine" else body_site.is_thoracolumbar
-                )
-                if not site_ok and not self._spine_imaging_near(when):
-                    continue
-            found.add(rule.etiology)
-        if not found:
-            return None
-        return "pathologic" if "pathologic" in found else "osteoporotic"
-
     def _spine_imaging_near(self, when: date | None) -> bool:
         return when is not None and bool(
             studies_in_window(self.record.spine_studies, when - self.lookback, self.today)
@@ -127,7 +93,13 @@ class FractureFinder:
             rules = self.terminology.triggers(condition.concepts)
             if not rules:
                 continue
-            etiology = self._etiology(rules, condition.date, condition.body_site, self_corroborated=False)
+            etiology = fracture_etiology(
+                rules,
+                self.record,
+                condition.body_site,
+                self_corroborated=False,
+                spine_imaging_near=self._spine_imaging_near(condition.date),
+            )
             if etiology is not None:
                 yield _condition_evidence(condition, etiology)
 
@@ -136,7 +108,9 @@ class FractureFinder:
             if study.reason is None:
                 continue
             rules = self.terminology.triggers(study.reason.concepts)
-            etiology = self._etiology(rules, study.started, None, self_corroborated=True)
+            etiology = fracture_etiology(
+                rules, self.record, None, self_corroborated=True, spine_imaging_near=False
+            )
             if etiology is None:
                 continue
             level = study.level or study.reason.level

@@ -12,6 +12,25 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_WHOLE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?)?)?$")
+
+
+class UnreadableDateError(ValueError):
+    """A date element that holds something other than a (partial) FHIR date or dateTime."""
+
+
+def read_date(value: str | None) -> date | None:
+    """§1a: a date, dateTime (zone or not: its calendar date) or partial date; None when absent;
+    UnreadableDateError when the element is there but is not a date."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not _WHOLE.match(text):
+        raise UnreadableDateError(text[:10])
+    found = to_date(text)
+    if found is None:
+        raise UnreadableDateError(text[:10])
+    return found
 
 
 def to_date(value: object) -> date | None:

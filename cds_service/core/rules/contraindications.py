@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from cds_service.core.fractures import Fracture
 from cds_service.core.record import ClinicalFact, ConditionFinding, PatientRecord
+from cds_service.core.rules.fractures import Fracture
 from cds_service.core.terminology import ContraindicationRule, Kind, Terminology
 
 KIND_ORDER: dict[Kind, int] = {"absolute": 0, "relative": 1, "not-advised": 2}
@@ -56,5 +56,17 @@ def find_contraindications(
         rule = params.multiple_levels
         refs = sorted({s.ref for f in fractures for s in f.sources})
         notes.append(Contraindication(rule.code, rule.kind, tuple(refs), tuple(sorted(levels))))
+    malignancy = params.malignancy_on_record
+    if any(f.etiology == "osteoporotic" for f in fractures):
+        cancers = [c for c in record.conditions if params.malignancy_valueset in c.concepts]
+        if cancers:
+            notes.append(
+                Contraindication(
+                    malignancy.code,
+                    malignancy.kind,
+                    tuple(sorted({c.ref for c in cancers})),
+                    tuple(dict.fromkeys(c.label for c in cancers)),
+                )
+            )
     notes.sort(key=lambda n: (KIND_ORDER[n.kind], n.code))
     return tuple(notes)

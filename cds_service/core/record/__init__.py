@@ -1,0 +1,167 @@
+"""From raw FHIR JSON to the facts the rules use (clinical-rules.md §1, §1a).
+
+One module per resource type; each decodes its resources once, into a typed view of the elements
+the rules use, and reads them leniently. What matters but cannot be read is counted per type in
+`PatientRecord.unreadable`, never silently dropped: the card says the checks may be incomplete.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from cds_service.core.record.allergy import AllergyView, read_allergy
+from cds_service.core.record.condition import ConditionFinding, ConditionView, read_condition
+from cds_service.core.record.facts import ClinicalFact
+from cds_service.core.record.fhir_json import ResourceView, ViewDecoder, belongs_to
+from cds_service.core.record.imaging_study import ImagingStudyView, SpineStudy, read_imaging_study
+from cds_service.core.record.medication import MedicationView, read_medication
+from cds_service.core.record.patient import PatientFacts, PatientView, read_patient
+from cds_service.core.record.procedure import (
+    AugmentationRecord,
+    ProcedureView,
+    ServiceRequestView,
+    read_augmentation,
+)
+from cds_service.core.record.reading import Reading, UnreadableError
+from cds_service.core.terminology import Terminology
+
+__all__ = [
+    "AugmentationRecord",
+    "ClinicalFact",
+    "ConditionFinding",
+    "PatientRecord",
+    "SpineStudy",
+    "read_record",
+]
+
+
+@dataclass
+class PatientRecord:
+    """Everything the rules read about one patient, with what could not be read."""
+
+    patient: PatientFacts = field(default_factory=PatientFacts)
+    conditions: list[ConditionFinding] = field(default_factory=list)
+    spine_studies: list[SpineStudy] = field(default_factory=list)
+    facts: list[ClinicalFact] = field(default_factory=list)
+    augmentations: list[AugmentationRecord] = field(default_factory=list)
+    unavailable: frozenset[str] = frozenset()
+    unreadable: Counter[str] = field(default_factory=Counter)
+    """Resources that matter (or might) whose needed elements could not be read, per type."""
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Resources set aside on purpose (other patient, future-dated, not a resource), for the log."""
+
+    def has_concept(self, concept: str) -> bool:
+        return any(concept in c.concepts for c in self.conditions)
+
+
+Reader = Callable[[Any, Reading], Any]
+
+_DECODERS: dict[str, ViewDecoder] = {
+    "Patient": ViewDecoder(PatientView),
+    "Condition": ViewDecoder(ConditionView),
+    "ImagingStudy": ViewDecoder(ImagingStudyView),
+    "MedicationRequest": ViewDecoder(MedicationView),
+    "MedicationStatement": ViewDecoder(MedicationView),
+    "AllergyIntolerance": ViewDecoder(AllergyView),
+    "Procedure": ViewDecoder(ProcedureView),
+    "ServiceRequest": ViewDecoder(ServiceRequestView),
+}
+
+
+def _views(
+    resources: Mapping[str, Sequence[object]],
+    resource_type: str,
+    patient_id: str | None,
+    record: PatientRecord,
+) -> Iterable[tuple[ResourceView, frozenset[str]]]:
+    """Decoded views of one type that belong to the patient; other patients' are counted."""
+    decoder = _DECODERS[resource_type]
+    for item in resources.get(resource_type, ()):
+        decoded = decoder.decode(item, resource_type)
+        if decoded is None:
+            record.skipped[f"{resource_type} not-a-{resource_type}"] += 1
+            continue
+        view: ResourceView = decoded.view
+        if patient_id is not None and not belongs_to(view, patient_id):
+            record.skipped[f"{resource_type} other-patient"] += 1
+            continue
+        yield view, decoded.bad
+
+
+def _read_all(
+    resources: Mapping[str, Sequence[object]],
+    resource_type: str,
+    patient_id: str | None,
+    record: PatientRecord,
+    reading: Reading,
+    reader: Reader,
+) -> list[Any]:
+    found: list[Any] = []
+    for view, bad in _views(resources, resource_type, patient_id, record):
+        if bad & view.IDENTIFYING:
+            record.unreadable[resource_type] += 1
+            continue
+        try:
+            item = reader(view, reading)
+        except UnreadableError:
+            record.unreadable[resource_type] += 1
+            continue
+        if item is None:
+            continue
+        if bad:  # it matters, and something it needs could not be read
+            record.unreadable[resource_type] += 1
+            continue
+        found.append(item)
+    return found
+
+
+def _patient_facts(
+    resources: Mapping[str, Sequence[object]], patient_id: str | None, record: PatientRecord, today: date
+) -> PatientFacts:
+    facts = PatientFacts()
+    for view, bad in _views(resources, "Patient", patient_id, record):
+        if bad:
+            record.unreadable["Patient"] += 1
+            continue
+        try:
+            facts = read_patient(view, today)  # type: ignore[arg-type]
+        except ValueError:
+            record.unreadable["Patient"] += 1
+    return facts
+
+
+def read_record(
+    resources: Mapping[str, Sequence[object]],
+    terminology: Terminology,
+    today: date,
+    *,
+    patient_id: str | None = None,
+    unavailable: Iterable[str] = (),
+) -> PatientRecord:
+    """Raw resources by type (request-body slices or dicts) -> the record the rules read.
+
+    `patient_id` set: resources that plainly name another patient are ignored and counted."""
+    record = PatientRecord(unavailable=frozenset(unavailable))
+    record.patient = _patient_facts(resources, patient_id, record, today)
+    reading = Reading(terminology, today, lambda: record.patient.birth_date)
+
+    def read(resource_type: str, reader: Reader) -> list[Any]:
+        return _read_all(resources, resource_type, patient_id, record, reading, reader)
+
+    record.conditions = read("Condition", read_condition)
+    record.spine_studies = read("ImagingStudy", read_imaging_study)
+    record.facts = [
+        *read("MedicationRequest", read_medication),
+        *read("MedicationStatement", read_medication),
+        *read("AllergyIntolerance", read_allergy),
+    ]
+    record.augmentations = [
+        *read("Procedure", read_augmentation),
+        *read("ServiceRequest", read_augmentation),
+    ]
+    record.skipped.update(reading.skipped)
+    return record
