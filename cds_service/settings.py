@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
+import orjson
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_recent_days() -> int:
+    """The clinical default lives with the other thresholds in knowledge/parameters.json."""
+    doc = orjson.loads((files("cds_service") / "knowledge" / "parameters.json").read_bytes())
+    return int(doc["recentDays"])
 
 
 class Settings(BaseSettings):
@@ -15,7 +23,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", frozen=True)
 
     recent_days: int = Field(
-        60, ge=1, le=3650, description="A fracture counts as recent up to this age in days."
+        default_factory=lambda: default_recent_days(),
+        ge=1,
+        le=3650,
+        description="A fracture counts as recent up to this age in days (default: parameters.json).",
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     auth: Literal["jwt", "off"] = Field(

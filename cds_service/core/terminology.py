@@ -103,7 +103,6 @@ class ValueSet:
 
 @dataclass(frozen=True)
 class ClinicalParameters:
-    recent_days: int
     future_tolerance_days: int
     imaging_lookback_days: int
     acuity_modalities: frozenset[str]
@@ -265,7 +264,6 @@ def _parse_valueset(doc: Mapping[str, Any]) -> tuple[ValueSet, list[tuple[str, s
 def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
     ml = doc["multipleLevels"]
     return ClinicalParameters(
-        recent_days=int(doc["recentDays"]),
         future_tolerance_days=int(doc["futureToleranceDays"]),
         imaging_lookback_days=int(doc["imagingLookbackDays"]),
         acuity_modalities=frozenset(doc["acuityModalities"]),
