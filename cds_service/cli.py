@@ -21,6 +21,9 @@ from cds_service.runtime import utc_today
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.store.database import Database, database_for, head_revision
 
+STRICT_ERRORS_EXIT = 4
+"""`evaluate --strict`: the answer was printed, and the input has FHIR errors."""
+
 
 def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str:
     ids = patient_ids(resources)
@@ -53,7 +56,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     app = create_app(clock=lambda: as_of, **offline)
     response = app.test_client().post(f"/cds-services/{service.id}", json=body)
     sys.stdout.write(orjson.dumps(response.get_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    return 0 if response.status_code == 200 else 1
+    if response.status_code != 200:
+        return 1
+    if args.strict:
+        from cds_service.strict import fhir_errors
+
+        errors = fhir_errors(scenario.resources)
+        for line in errors:
+            sys.stderr.write(f"spine-cds: FHIR error: {line}\n")
+        sys.stderr.write(
+            f"spine-cds: strict: {len(errors)} FHIR error(s) in {len(scenario.resources)} resources "
+            "(the decision above does not depend on them)\n"
+        )
+        return STRICT_ERRORS_EXIT if errors else 0
+    return 0
 
 
 def _request(args: argparse.Namespace) -> int:
@@ -174,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--service", choices=service_ids, help="default: the fixture's hook, else patient-view"
     )
     evaluate.add_argument("--recent-days", type=int, help="override CDS_RECENT_DAYS")
+    evaluate.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"also validate every resource as FHIR R4, list the errors (exit {STRICT_ERRORS_EXIT} if any)",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     request = sub.add_parser(

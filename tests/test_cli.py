@@ -150,3 +150,24 @@ def test_try_calls_a_running_service(
     out, err = capsys.readouterr()
     assert len(json.loads(out)["cards"]) == 1
     assert "HTTP 200" in err
+
+
+def test_evaluate_strict_lists_fhir_errors_without_changing_the_decision(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = str(ROOT / "fhir_fixtures" / "20-malformed-resources-skipped")
+    assert main(["evaluate", folder]) == 0
+    lenient = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", folder, "--strict"]) == 4
+    captured = capsys.readouterr()
+    strict = json.loads(captured.out)
+    assert [c["extension"] for c in strict["cards"]] == [c["extension"] for c in lenient["cards"]]
+    errors = [line for line in captured.err.splitlines() if line.startswith("spine-cds: FHIR error:")]
+    assert len(errors) == 3
+    assert any("Condition/s20-bad-code: code:" in line for line in errors)
+    assert "not-a-date" not in captured.err  # element paths and error kinds, never the values
+
+
+def test_evaluate_strict_on_valid_input_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(POSITIVE), "--strict"]) == 0
+    assert "strict: 0 FHIR error(s)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 from support.builders import SCENARIOS, assert_no_empty, sorted_lists, with_defaults
 
 from cds_service.app import create_app
@@ -57,3 +58,26 @@ def test_scenario(folder: Path) -> None:
     assert found.get("unreadable", {}) == expected.get("unreadable", {})
     for phrase in expected.get("detailContains", []):
         assert phrase in card["detail"]
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
+def test_every_emitted_resource_is_valid_fhir_r4(folder: Path) -> None:
+    """What the service emits (draft ServiceRequests and any other suggested resource) validates
+    against the R4B models: strictness where it serves, on output, never on evidence (§1a)."""
+    meta = json.loads((folder / "scenario.json").read_text())
+    scenario = read_scenario(folder)
+    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
+    (patient_id,) = patient_ids(scenario.resources)
+    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
+    as_of = date.fromisoformat(meta["asOf"])
+    answer = (
+        create_app(clock=lambda: as_of, auth="off")
+        .test_client()
+        .post(f"/cds-services/{service.id}", json=body)
+    )
+    for card in answer.get_json()["cards"]:
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion["actions"]:
+                if "resource" in action:
+                    resource = action["resource"]
+                    get_fhir_model_class(resource["resourceType"]).model_validate(resource)

@@ -72,6 +72,12 @@ _DECODERS: dict[str, ViewDecoder] = {
 }
 
 
+def read_elements(resource_type: str) -> frozenset[str]:
+    """The top-level elements the reader decodes for a type: everything else is never looked at."""
+    decoder = _DECODERS.get(resource_type)
+    return decoder.element_names if decoder is not None else frozenset()
+
+
 def _views(
     resources: Mapping[str, Sequence[object]],
     resource_type: str,

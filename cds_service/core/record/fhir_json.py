@@ -86,6 +86,7 @@ class ViewDecoder:
         assert isinstance(info, msgspec.inspect.StructType)
         self._fields = [(f.name, f.encode_name, f.type) for f in info.fields]
         self._types = {f.name: _python_type(view_type, f.name) for f in info.fields}
+        self.element_names = frozenset(f.encode_name for f in info.fields)
 
     def decode(self, item: object, resource_type: str) -> Decoded | None:
         """None when the item is not a resource of `resource_type` (or not JSON at all)."""
