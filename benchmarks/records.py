@@ -102,6 +102,76 @@ def _study(rid: str, started: date, spine: bool) -> dict[str, Any]:
     }
 
 
+def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+
+
+def _fracture(rid: str, onset: date) -> dict[str, Any]:
+    fracture = _condition(
+        rid, "http://hl7.org/fhir/sid/icd-10-cm", "M80.08XA", "Osteoporotic fracture of vertebra", onset
+    )
+    fracture["bodySite"] = [
+        {"coding": [{"system": "http://snomed.info/sct", "code": "66794005", "display": "L1"}]}
+    ]
+    return fracture
+
+
+def _request(conditions: list[dict[str, Any]], imaging: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": "https://ehr.example.org/fhir",
+        "context": {"userId": "Practitioner/bench", "patientId": PATIENT_ID},
+        "prefetch": {
+            **{key: _bundle([]) for key in REFERRAL.prefetch},
+            "patient": {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1946-04-01"},
+            "conditions": _bundle(conditions),
+            "imaging": _bundle(imaging),
+        },
+    }
+
+
+def repeated_diagnoses_request(seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
+    """150 encounter diagnoses of one L1 fracture (one per visit, as EHRs emit them) among 300
+    Conditions: every one of them is relevant."""
+    rng = random.Random(seed)
+    noise = [
+        _condition(f"c{i}", *rng.choice(NOISE), as_of - timedelta(days=rng.randint(30, 9000)))
+        for i in range(150)
+    ]
+    visits = [_fracture(f"fx{i}", as_of - timedelta(days=20 + i % 30)) for i in range(150)]
+    return _request(noise + visits, [_study("i0", as_of - timedelta(days=18), spine=True)])
+
+
+def spine_studies_request(seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
+    """200 spine MR / CT studies among 2,000 Conditions (a patient followed for years)."""
+    rng = random.Random(seed)
+    random.seed(seed)
+    conditions = [
+        _condition(f"c{i}", *rng.choice(NOISE), as_of - timedelta(days=rng.randint(30, 9000)))
+        for i in range(1_999)
+    ]
+    conditions.append(_fracture("fx", as_of - timedelta(days=20)))
+    studies = []
+    for i in range(200):
+        study = _study(f"i{i}", as_of - timedelta(days=rng.randint(1, 4000)), spine=True)
+        if i % 2:
+            study["modality"][0]["code"] = "CT"
+            study["series"][0]["modality"]["code"] = "CT"
+            study["description"] = "CT lumbar spine without contrast"
+        studies.append(study)
+    studies[0]["started"] = f"{(as_of - timedelta(days=18)).isoformat()}T10:00:00Z"
+    return _request(conditions, studies)
+
+
 def patient_view_request(size: int, seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
     """A full-prefetch patient-view request whose record holds `size` resources, dated around `as_of`."""
     rng = random.Random(seed)

@@ -29,7 +29,8 @@ def _new_uuid() -> str:
 
 
 def rationale_url(rt: Runtime) -> str:
-    base = rt.settings.public_base_url or request.host_url
+    # scheme + Host header: what host_url gives, without werkzeug's IRI round trip on every call.
+    base = rt.settings.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
     return base.rstrip("/") + "/rationale"
 
 

@@ -7,6 +7,7 @@ local day); a partial date ("2026-05", "2026") means its first day.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ class UnreadableDateError(ValueError):
     """A date element that holds something other than a (partial) FHIR date or dateTime."""
 
 
+@functools.lru_cache(maxsize=8192)
 def read_date(value: str | None) -> date | None:
     """§1a: a date, dateTime (zone or not: its calendar date) or partial date; None when absent;
     UnreadableDateError when the element is there but is not a date."""

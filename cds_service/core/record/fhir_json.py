@@ -271,6 +271,10 @@ def status_words(concept: CodeableConcept | None) -> frozenset[str]:
 
 def status_counts(concept: CodeableConcept | None, counting: frozenset[str], known: frozenset[str]) -> bool:
     """Absent counts; otherwise any counting word. Text that is no status word is read as absent."""
+    if concept is None:
+        return True
+    if len(concept.coding) == 1 and concept.coding[0].code in counting:
+        return True  # the common case, exactly as written
     words = status_words(concept)
     if not words:
         return True

@@ -36,6 +36,10 @@ class Reading:
         self.birth_date = birth_date
         self.latest_allowed = today + timedelta(days=terminology.parameters.future_tolerance_days)
         self.skipped: Counter[str] = Counter()
+        # Real records repeat themselves (one diagnosis per visit): the same body site or status
+        # is worked out once per call.
+        self._sites: dict[tuple[object, ...], CodeMeaning | None] = {}
+        self._texts: dict[tuple[str, bool], CodeMeaning | None] = {}
 
     def plausible(self, when: date | None, resource_type: str) -> bool:
         """False (and counted) for a date more than the tolerated day ahead: a data error."""
@@ -53,6 +57,15 @@ class Reading:
         joined = " ".join(t for t in texts if t)
         if not joined:
             return None
+        key = (joined, with_level)
+        if key in self._texts:
+            return self._texts[key]
+        found = self._text_meaning(joined, with_level)
+        if len(self._texts) < 4096:
+            self._texts[key] = found
+        return found
+
+    def _text_meaning(self, joined: str, with_level: bool) -> CodeMeaning | None:
         terminology = self.terminology
         level = level_from_text(joined) if with_level else None
         if not terminology.text_matches("spine-body-site", joined):
@@ -72,8 +85,19 @@ class Reading:
         return found.merge(from_text)
 
     def body_site(self, sites: Iterable[CodeableConcept]) -> CodeMeaning | None:
-        merged: CodeMeaning | None = None
         listed = list(sites)
+        if not listed:
+            return None
+        key = tuple((s.text, *((c.system, c.code, c.display) for c in s.coding)) for s in listed)
+        if key in self._sites:
+            return self._sites[key]
+        found = self._body_site(listed)
+        if len(self._sites) < 4096:
+            self._sites[key] = found
+        return found
+
+    def _body_site(self, listed: list[CodeableConcept]) -> CodeMeaning | None:
+        merged: CodeMeaning | None = None
         for site in listed:
             found = self.terminology.meaning_of_concept(site)
             merged = found.merge(merged) if found else merged
