@@ -223,7 +223,10 @@ def _referral_request(
     performer = next((by_note[c.code] for c in decision.contraindications if c.code in by_note), None)
     performer = performer or s.get("performer_type")
     if performer:
-        request["performerType"] = {"coding": [dict(c) for c in performer["coding"]], "text": performer["text"]}
+        request["performerType"] = {
+            "coding": [dict(c) for c in performer["coding"]],
+            "text": performer["text"],
+        }
     treated = {id(f) for f, _ in decision.addressed_fractures}
     open_fractures = [f for f in decision.fractures if id(f) not in treated]
     condition_refs = sorted({ref for f in open_fractures for ref in f.condition_refs})
