@@ -15,6 +15,7 @@ import orjson
 from cds_service.services import ServiceDefinition
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")
+_DATE_IN_TEXT = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,16 @@ def rebase_dates(value: Any, days: int) -> Any:
                 return value
             return shifted.isoformat() + match.group(2)
     return value
+
+
+def _shift(match: re.Match[str], days: int) -> str:
+    try:
+        return (date.fromisoformat(match.group(0)) + timedelta(days=days)).isoformat()
+    except ValueError:
+        return match.group(0)
+
+
+def rebase_text(text: str, days: int) -> str:
+    """Shift every full ISO date written in prose (a fixture's description) by `days`, as rebase_dates
+    shifts the record, so the words quote the dates the card shows."""
+    return _DATE_IN_TEXT.sub(lambda m: _shift(m, days), text)

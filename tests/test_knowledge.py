@@ -11,7 +11,7 @@ import pytest
 from support.builders import ICD, SCT
 
 from cds_service.core.card_builder import load_card_content
-from cds_service.core.terminology import LOINC, Terminology, load_terminology, normalise_code
+from cds_service.core.terminology import LOINC, Terminology, normalise_code
 
 VALUESET_DIR = files("cds_service") / "knowledge" / "valuesets"
 
@@ -73,13 +73,14 @@ def test_fracture_code_is_also_osteoporosis_on_record(terminology: Terminology) 
 
 def test_every_contraindication_has_card_text() -> None:
     texts = load_card_content().texts
-    params = load_terminology().parameters
-    rule_codes = {params.multiple_levels.code, params.malignancy_on_record.code}
-    codes = {d["contraindication"]["code"] for d in _docs() if "contraindication" in d} | rule_codes
-    assert codes == set(texts["notes"])
-    for code in codes:
+    codes = {d["contraindication"]["code"] for d in _docs() if "contraindication" in d} | {"multiple-levels"}
+    # clinical-rules §5 and §7 notes that come from rules rather than from one value set
+    rule_notes = {"multiple-levels", "malignancy-on-record", "imaging-chronic", "imaging-discordant"}
+    assert codes | rule_notes == set(texts["notes"])
+    for code in codes | rule_notes:
         assert texts["notes"][code]["title"]
         assert texts["notes"][code]["action"]
+        assert texts["notes"][code]["source"]
 
 
 def test_vertebra_level_codes_cover_t1_to_l5(terminology: Terminology) -> None:

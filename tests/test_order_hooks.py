@@ -90,7 +90,9 @@ def test_no_recent_fracture_is_order_not_supported_with_remove_suggestion(
     assert suggestion["actions"] == [
         {"type": "delete", "description": suggestion["label"], "resourceId": "ServiceRequest/kp"}
     ]
-    assert any("discussed with patient" in r["display"] for r in card["overrideReasons"])
+    displays = [r["display"] for r in card["overrideReasons"]]
+    assert "Recent fracture documented outside this record" in displays
+    assert not any("ontraindication" in d for d in displays)  # this card names no contraindication
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -145,3 +145,88 @@ def test_a_broken_scenario_in_fixtures_dir_is_a_clear_error(tmp_path: Path) -> N
         response = client.get(f"/preview/requests/{name}")
         assert response.status_code == 422
         assert needle in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_page_shows_each_patient_banner_and_hook(demo: FlaskClient) -> None:
+    html = demo.get("/").get_data(as_text=True)
+    # Fixture 01's Patient: Dorothy Ellison, female, born 1948-04-12 (78 at the as-of date, and today too).
+    assert 'data-scenario="01-osteoporotic-l1-mri" data-hook="patient-view"' in html
+    assert 'data-patient-name="Dorothy Ellison" data-age="78 y" data-sex="female"' in html
+    assert 'data-scenario="92-order-select-old-l1-vertebroplasty" data-hook="order-select"' in html
+    assert 'data-scenario="93-order-sign-sepsis" data-hook="order-sign"' in html
+    for hook in ("patient-view", "order-select", "order-sign"):
+        assert f'class="hook" data-hook="{hook}"' in html
+
+
+def test_patient_banner_reads_name_age_and_sex() -> None:
+    from cds_service.preview.scenarios import patient_banner
+
+    today = date(2026, 12, 1)
+    banner = patient_banner(
+        {"name": [{"text": " Ann Lee "}], "gender": "female", "birthDate": "1950-12-02"}, today
+    )
+    assert (banner.name, banner.age, banner.sex) == ("Ann Lee", "75 y", "female")
+    nameless = patient_banner({"id": "p1", "birthDate": "not a date"}, today)
+    assert (nameless.name, nameless.age, nameless.sex) == ("p1", "age unknown", "sex unknown")
+    usual = patient_banner(
+        {
+            "name": [
+                {"use": "usual", "given": ["Bo"]},
+                {"use": "official", "given": ["Robert", "J"], "family": "Kay"},
+            ]
+        },
+        today,
+    )
+    assert usual.name == "Robert J Kay"
+
+
+def test_descriptions_quote_the_rebased_dates(demo: FlaskClient) -> None:
+    folder = "07-snomed-thoracic-collapse-onset-age"
+    meta = orjson.loads((FIXTURES / folder / "scenario.json").read_bytes())
+    assert "1948-03-02" in meta["description"]
+    shift = AS_OF - date.fromisoformat(meta["asOf"])
+    html = demo.get("/").get_data(as_text=True)
+    shown = (date(1948, 3, 2) + shift).isoformat()
+    assert f"born {shown}, so {(date(2026, 3, 2) + shift).isoformat()}" in html
+    assert "1948-03-02" not in html or shift.days == 0
+
+
+def test_rebase_text_moves_full_iso_dates_only() -> None:
+    from cds_service.offline import rebase_text
+
+    assert rebase_text("onset 2026-04-21T21:40-04:00, born 1948-03-02", 10) == (
+        "onset 2026-05-01T21:40-04:00, born 1948-03-12"
+    )
+    assert rebase_text("partial '2026-05', not a day 2026-02-30, code M80.08XA", 10) == (
+        "partial '2026-05', not a day 2026-02-30, code M80.08XA"
+    )
+
+
+def test_order_fixtures_request_their_own_hook_with_their_draft_orders(demo: FlaskClient) -> None:
+    for folder, service in (
+        ("92-order-select-old-l1-vertebroplasty", "vertebral-augmentation-order-select"),
+        ("93-order-sign-sepsis", ORDER_SIGN),
+    ):
+        meta = orjson.loads((FIXTURES / folder / "scenario.json").read_bytes())
+        body = demo.get(f"/preview/requests/{folder}?service={service}").get_json()
+        assert body["hook"] == meta["hook"]
+        ids = [e["resource"]["id"] for e in body["context"]["draftOrders"]["entry"]]
+        assert ids == [e["resource"]["id"] for e in meta["context"]["draftOrders"]["entry"]]
+        if "selections" in meta["context"]:
+            assert body["context"]["selections"] == meta["context"]["selections"]
+        cards = demo.post(f"/cds-services/{service}", json=body).get_json()["cards"]
+        assert [c["extension"]["vertebral-augmentation-cds/finding"]["recommendation"] for c in cards] == [
+            meta["expected"]["recommendation"]
+        ]
+
+
+def test_sandbox_box_names_the_discovery_url(demo: FlaskClient) -> None:
+    html = demo.get("/").get_data(as_text=True)
+    assert "How to point the CDS Hooks Sandbox at this service" in html
+    assert '<code id="discovery-url">http://localhost/cds-services</code>' in html
+    proxied = create_app(
+        clock=lambda: AS_OF, auth="off", demo=True, public_base_url="https://cds.example.org/va"
+    ).test_client()
+    assert '<code id="discovery-url">https://cds.example.org/va/cds-services</code>' in proxied.get(
+        "/"
+    ).get_data(as_text=True)

@@ -61,13 +61,19 @@ def _data() -> PreviewData:
 @bp.get("/")
 def page() -> Response:
     rt = runtime()
-    order_services = [s for s in rt.services.values() if s.hook == "order-sign"]
+    today = rt.clock()
+    # One service per hook, in the order an encounter meets them: chart opened, order chosen, signed.
+    by_hook = {s.hook: s for s in reversed(list(rt.services.values()))}
+    hooks = [by_hook[h] for h in ("patient-view", "order-select", "order-sign") if h in by_hook]
+    base = (rt.settings.public_base_url or request.host_url).rstrip("/")
     html = render_template(
         "preview.html",
-        patients=_data().patients,
+        patients=[(p, p.description_on(today), p.banner_on(today)) for p in _data().patients],
         referral=REFERRAL,
-        order_sign=order_services[0] if order_services else None,
-        today=rt.clock().isoformat(),
+        hooks=hooks,
+        hook_services={s.hook: s.id for s in hooks},
+        discovery_url=f"{base}/cds-services",
+        today=today.isoformat(),
     )
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = SCRIPTED_PAGE_CSP  # the one page that runs a script

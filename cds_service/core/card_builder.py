@@ -26,15 +26,24 @@ from cds_service.core.rules.fractures import Fracture
 
 FINDING_EXTENSION = "vertebral-augmentation-cds/finding"
 SUMMARY_LIMIT = 139
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!()])")
+# Only what Markdown would misread inside a line: backslash, code spans, emphasis, links and images,
+# raw HTML / autolinks, "~~" strikethrough, entity references; "_" only at a word edge ("snake_case"
+# never opens emphasis).
+_MD_INLINE = re.compile(r"[\\`*\[\]<]|~(?=~)|(?<=~)~|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|&(?=#?[0-9A-Za-z]+;)")
+# ... and what counts only at the start of a line: heading, quote, list item, setext underline.
+_MD_LINE_START = re.compile(r"^(?:[#>+=-]|\d{1,9}[.)](?=\s|$))")
 _BLANKS = re.compile(r"\s+")
 
 CardJson = dict[str, Any]
 
 
 def md_escape(text: object) -> str:
-    """Inline-safe Markdown: one line, special characters escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", _BLANKS.sub(" ", str(text)).strip())
+    """Record text as one inert line of Markdown that still reads as plain text.
+
+    Escapes only what Markdown would otherwise read as markup, so "vertebra(e)" stays as written.
+    """
+    line = _MD_INLINE.sub(lambda m: "\\" + m.group(0), _BLANKS.sub(" ", str(text)).strip())
+    return _MD_LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], line, count=1)
 
 
 @dataclass(frozen=True)
@@ -210,12 +219,14 @@ def unreadable_sentence(unreadable: Mapping[str, int], texts: Mapping[str, Any])
     if not counts:
         return ""
     total = sum(counts.values())
-    names = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    names = ", ".join(k if total == 1 else f"{k}: {v}" for k, v in sorted(counts.items()))
     key = "one" if total == 1 else "many"
     return str(texts["unreadable"][key]).format(count=total, types=names)
 
 
 def override_reasons(texts: Mapping[str, Any], group: str) -> list[dict[str, str]]:
+    """The dismissal reasons of one kind of card (group = recommendation; order hooks: "order-…"),
+    so no card offers a reason that presumes something it does not suggest."""
     system = texts["override_reason_system"]["system"]
     return [
         {"system": system, "code": r["code"], "display": r["display"]}
@@ -237,10 +248,18 @@ def _referral_request(
         "status": "draft",
         "intent": "proposal",
         "category": [{"coding": [dict(s["category"])]}],
-        "code": {"coding": [dict(s["code"])], "text": s["code_text"]},
+        "code": {"coding": [dict(s["routing_code"]), dict(s["code"])], "text": s["code_text"]},
         "subject": {"reference": f"Patient/{patient_id}"},
         "note": [{"text": s["note"]}],
     }
+    by_note = s.get("performer_type_by_note", {})
+    performer = next((by_note[c.code] for c in decision.contraindications if c.code in by_note), None)
+    performer = performer or s.get("performer_type")
+    if performer:
+        request["performerType"] = {
+            "coding": [dict(c) for c in performer["coding"]],
+            "text": performer["text"],
+        }
     open_fractures = decision.open_fractures
     condition_refs = sorted({ref for f in open_fractures for ref in f.condition_refs})
     if condition_refs:
@@ -323,7 +342,7 @@ def referral_card(
         "warning" if decision.needs_warning else "info",
         texts,
         rationale_url,
-        "referral",
+        recommendation,
         finding(decision, recommendation),
         new_uuid,
     )
@@ -405,7 +424,7 @@ def order_card(
         "critical" if recommendation == "contraindicated" else "warning",
         texts,
         rationale_url,
-        "order",
+        recommendation if recommendation.startswith("order-") else f"order-{recommendation}",
         finding(decision, recommendation),
         new_uuid,
     )

@@ -6,6 +6,7 @@
 (function () {
   const script = document.currentScript;
   const referralId = script.dataset.referral;
+  const serviceByHook = JSON.parse(script.dataset.hooks || "{}");
   const $ = (id) => document.getElementById(id);
   let current = null;
 
@@ -41,6 +42,28 @@
     return (await response.json()).html;
   }
 
+  // CDS Hooks 2.0.1 feedback to the service that issued the card; the answer is shown under the card.
+  async function sendFeedback(serviceId, entry, where) {
+    const body = { feedback: [{ card: entry.card, outcome: entry.outcome, outcomeTimestamp: new Date().toISOString(),
+      ...(entry.acceptedSuggestions ? { acceptedSuggestions: entry.acceptedSuggestions } : {}),
+      ...(entry.overrideReason ? { overrideReason: entry.overrideReason } : {}) }] };
+    const node = el("p", { class: "feedback-answer muted", text: "Sending feedback…" });
+    where.append(node);
+    try {
+      const response = await fetch("/cds-services/" + encodeURIComponent(serviceId) + "/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      node.dataset.status = String(response.status);
+      node.textContent = "Feedback " + entry.outcome + " sent: HTTP " + response.status + " " + JSON.stringify(answer);
+    } catch (error) {
+      node.dataset.status = "error";
+      node.textContent = "Feedback could not be sent: " + error.message;
+    }
+  }
+
   function suggestionView(card, suggestion) {
     const outcome = el("div", { class: "suggestion-outcome", hidden: "" });
     const button = el("button", {
@@ -60,6 +83,7 @@
       }
       outcome.hidden = false;
       button.disabled = true;
+      sendFeedback(card.serviceId, { card: card.uuid, outcome: "accepted", acceptedSuggestions: [{ id: suggestion.uuid }] }, outcome);
     });
     return el("div", { class: "suggestion" }, button, outcome);
   }
@@ -72,10 +96,15 @@
     const dismiss = el("button", { type: "button", class: "dismiss", text: "Dismiss" });
     dismiss.addEventListener("click", () => {
       const chosen = select.options[select.selectedIndex];
+      const reason = reasons.find((r) => r.code === select.value);
       cardNode.classList.add("dismissed");
-      cardNode.querySelector(".dismiss-note").textContent =
-        "Dismissed" + (select.value ? " with reason: " + chosen.textContent : " without a reason") +
-        " (the EHR would send this as feedback).";
+      dismiss.disabled = true;
+      select.disabled = true;
+      const note = cardNode.querySelector(".dismiss-note");
+      note.textContent = "Dismissed" + (reason ? " with reason: " + chosen.textContent : " without a reason") + ".";
+      const entry = { card: card.uuid, outcome: "overridden" };
+      if (reason) entry.overrideReason = { reason: { system: reason.system, code: reason.code, display: reason.display } };
+      sendFeedback(card.serviceId, entry, note.parentNode);
     });
     return el("div", { class: "override" }, select, dismiss, el("p", { class: "dismiss-note muted" }));
   }
@@ -106,6 +135,9 @@
   }
 
   async function callService(scenario, serviceId) {
+    for (const button of document.querySelectorAll("button.hook")) {
+      button.setAttribute("aria-pressed", String(button.dataset.service === serviceId));
+    }
     const cards = $("cards");
     cards.dataset.state = "loading";
     cards.replaceChildren();
@@ -139,7 +171,7 @@
         cards.append(el("p", { id: "no-cards", class: "no-cards", text: "No cards: the service has nothing to say for this " + hookRequest.hook + " call." }));
       } else {
         const html = await renderDetails(list);
-        list.forEach((card, i) => cards.append(cardView(card, html[i])));
+        list.forEach((card, i) => cards.append(cardView({ ...card, serviceId: serviceId }, html[i])));
       }
       cards.dataset.state = "done";
     } catch (error) {
@@ -155,12 +187,16 @@
       current = button.dataset.scenario;
       $("empty-state").hidden = true;
       $("chart").hidden = false;
-      $("chart-title").textContent = current;
+      $("chart-title").textContent = button.dataset.patientName;
+      $("banner-age").textContent = button.dataset.age;
+      $("banner-sex").textContent = button.dataset.sex;
+      $("banner-scenario").textContent = "scenario " + current;
       $("chart-description").textContent = button.querySelector(".patient-description").textContent;
-      callService(current, referralId);
+      callService(current, serviceByHook[button.dataset.hook] || referralId);
     });
   }
-  const orderSign = $("order-sign");
-  if (orderSign) orderSign.addEventListener("click", () => { if (current) callService(current, orderSign.dataset.service); });
+  for (const hook of document.querySelectorAll("button.hook")) {
+    hook.addEventListener("click", () => { if (current) callService(current, hook.dataset.service); });
+  }
   $("raw-toggle").addEventListener("change", (event) => { $("raw").hidden = !event.target.checked; });
 })();
