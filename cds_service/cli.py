@@ -105,7 +105,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     patient = _pick_patient(scenario.resources, args.patient)
     body = hook_request_for(scenario.resources, service, patient, context=scenario.context)
     # Offline: nothing is shown to a clinician, so nothing is recorded (in-memory database, auth off).
-    offline: dict[str, Any] = {"database_url": "sqlite://", "record_cards": False, "auth": "off"}
+    # Its per-call log line is for operators of a service, not for a terminal: warnings only.
+    offline: dict[str, Any] = {
+        "database_url": "sqlite://",
+        "record_cards": False,
+        "auth": "off",
+        "log_level": "WARNING",
+    }
     if args.recent_days:
         offline["recent_days"] = args.recent_days
     app = create_app(clock=lambda: as_of, **offline)
@@ -217,6 +223,7 @@ def _try(args: argparse.Namespace) -> int:
             auth="off",
             database_url="sqlite://",
             record_cards=False,
+            log_level="WARNING",
         )
         reply = app.test_client().post(f"/cds-services/{service.id}", json=body)
         status, answer = reply.status_code, reply.get_json()
