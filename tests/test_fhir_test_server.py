@@ -37,7 +37,8 @@ def test_cors_preflight_allows_the_sandbox(fhir_server: FhirTestServer) -> None:
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in reply.headers["Access-Control-Allow-Methods"]
     allowed = reply.headers["Access-Control-Allow-Headers"].lower()
-    assert "authorization" in allowed and "content-type" in allowed
+    assert "authorization" in allowed
+    assert "content-type" in allowed
     assert fhir_server.requests() == []  # a preflight is not a FHIR request
 
 
