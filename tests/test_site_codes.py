@@ -128,6 +128,10 @@ def test_without_site_files_nothing_is_listed() -> None:
         ({"trigger": [{"etiology": "pathologic"}]}, "not allowed: trigger"),
         ({"compose": [{"system": LOCAL_DX, "concepts": [{"code": "X", "level": "C5"}]}]}, "level must be"),
         ({"text": {"include": ["(unclosed"]}}, "bad regular expression"),
+        (
+            {"compose": [{"system": LOCAL_DX, "concepts": [{"code": "X", "region": "neck"}]}]},
+            "region must be",
+        ),
     ],
 )
 def test_a_bad_site_file_stops_the_start_with_one_line(

@@ -305,6 +305,7 @@ def load_terminology(
     return terminology
 
 
+_SITE_REGIONS = THORACOLUMBAR_REGIONS | {"cervicothoracic"}
 _SITE_KEYS = frozenset({"id", "title", "description", "sources", "compose", "text"})
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
 
@@ -369,6 +370,16 @@ def _extend_from_site_file(terminology: Terminology, name: str, doc: object) -> 
                 level = item.get("level")
                 if level is not None and level not in _LEVEL_ORDER:
                     raise ValueError(f"{name}: {value}: level must be one of T1-T12, L1-L5")
+                region = item.get("region")
+                if region is not None and region not in _SITE_REGIONS:
+                    raise ValueError(
+                        f"{name}: {value}: region must be one of {', '.join(sorted(_SITE_REGIONS))}"
+                    )
+                modality = item.get("modality")
+                if modality is not None and not (isinstance(modality, str) and modality.isalpha()):
+                    raise ValueError(
+                        f"{name}: {value}: modality must be a DICOM modality code (MR, CT, DX, NM ...)"
+                    )
                 meaning = CodeMeaning(frozenset({vs_id}), level, item.get("region"), item.get("modality"))
                 if is_pattern:
                     key_p = (system, _glob_to_regex(value))
