@@ -8,6 +8,7 @@ WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY cds_service ./cds_service
 COPY cards ./cards
+COPY docs ./docs
 COPY fhir_fixtures ./fhir_fixtures
 RUN python -m pip wheel --no-deps --wheel-dir /wheels .
 

@@ -2,20 +2,31 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two install stamps: `make run` needs the runtime only; the test tools come with `make test`.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-dev
+# pip keeps no cache in the home directory: a first run writes nothing outside the project.
+PIP := $(BIN)/python -m pip --no-cache-dir --disable-pip-version-check
 
-.PHONY: install run test lint typecheck pytest bench bench-fetch clean screenshot
+.PHONY: install run sandbox test lint typecheck pytest bench bench-fetch clean screenshot
 
-$(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+$(RUNTIME_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)  ## install, then serve on http://127.0.0.1:8080 with auth off and demo data
-	CDS_AUTH=off $(BIN)/spine-cds serve --demo
+# Demo metrics samples stay inside the project (instance/ is ignored by git).
+run: $(RUNTIME_STAMP)  ## install the runtime, then serve on http://127.0.0.1:8080 with auth off and demo data
+	CDS_AUTH=off PROMETHEUS_MULTIPROC_DIR=instance/prometheus $(BIN)/spine-cds serve --demo
+
+sandbox: $(RUNTIME_STAMP)  ## a local FHIR server with the fixtures (dates rebased to today) + the service (needs Node.js)
+	$(BIN)/python tests/support/sandbox.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,12 +14,13 @@ from werkzeug.exceptions import HTTPException
 
 from cds_service.auth.guard import install_auth
 from cds_service.blueprints import analytics, discovery, feedback, hooks, openapi, ops, preview, rationale
+from cds_service.configuration import check_database_url, load_settings, site_terminology
 from cds_service.core.card_builder import load_card_content
-from cds_service.core.terminology import load_terminology
+from cds_service.core.terminology import Terminology
 from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
-from cds_service.markdown_html import render_markdown
 from cds_service.outcome import CdsError, outcome_response
+from cds_service.rationale_page import render_rationale
 from cds_service.readiness import CheckResult, add_readiness_check
 from cds_service.runtime import Runtime, utc_today
 from cds_service.security_headers import install_security_headers
@@ -32,19 +33,10 @@ log = logging.getLogger("cds_service")
 
 _ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "invalid"}
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Vertebral augmentation CDS: rationale</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
-table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.25rem .5rem}}
-</style>
-</head><body>{body}</body></html>"""
 
-
-def _render_rationale(markdown: str) -> str:
-    return _PAGE.format(body=render_markdown(markdown))
+def _site_valuesets_check(terminology: Terminology) -> CheckResult:
+    files = [f"{s.file} -> {s.valueset_id} ({'; '.join(s.sources)})" for s in terminology.site_files]
+    return CheckResult(True, ", ".join(files))
 
 
 def _register_errors(app: Flask) -> None:
@@ -71,9 +63,9 @@ def create_app(
     settings: Settings | None = None, *, clock: Callable[[], date] | None = None, **overrides: Any
 ) -> Flask:
     """Build the app; `overrides` replace settings fields (tests, CLI), `clock` fixes 'today'."""
-    base = settings or Settings()
-    if overrides:
-        base = Settings.model_validate({**base.model_dump(), **overrides})
+    base = load_settings(overrides, settings)
+    check_database_url(base.database_url)
+    terminology = site_terminology(base)
     content = load_card_content()
     database = database_for(base.database_url)
     database.ensure_schema()  # migrations run at start; a database that is away is retried later
@@ -82,10 +74,10 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds"] = Runtime(
         settings=base,
-        terminology=load_terminology(),
+        terminology=terminology,
         content=content,
         services=SERVICES,
-        rationale_html=_render_rationale(content.rationale_markdown),
+        rationale_html=render_rationale(base, terminology),
         clock=clock or utc_today,
         # One pool per app, shared by every hook call. Its threads start on first use, so a
         # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
@@ -118,6 +110,8 @@ def create_app(
             else CheckResult(False, f"{database.backend} unreachable")
         ),
     )
+    if terminology.site_files:
+        add_readiness_check(app, "site-valuesets", lambda: _site_valuesets_check(terminology))
     install_security_headers(app, hsts=(base.public_base_url or "").startswith("https://"))
     if base.allowed_origins():
         CORS(

@@ -1,5 +1,11 @@
 """spine-cds: evaluate FHIR exports offline, print demo requests, play the EHR against a FHIR server,
-serve under gunicorn."""
+serve under gunicorn.
+
+Errors are one line on stderr ("spine-cds: ..."), never a traceback, with an exit code per kind:
+0 done (the service answered 200), 1 the service answered with an error status, 2 wrong usage,
+3 input file unreadable, 4 patient not found, 5 a server could not be reached, 6 configuration
+error, 7 database unavailable.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +21,73 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
+from cds_service.configuration import ConfigurationError, load_settings, preflight, safe_database_url
+from cds_service.offline import Scenario, hook_request_for, patient_ids, read_scenario, rebase_dates
 from cds_service.runtime import utc_today
 from cds_service.services import SERVICES, ServiceDefinition
 from cds_service.store.database import Database, database_for, head_revision
 
-STRICT_ERRORS_EXIT = 4
+EXIT_SERVICE_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_PATIENT = 4
+EXIT_UNREACHABLE = 5
+EXIT_CONFIGURATION = 6
+EXIT_DATABASE = 7
+STRICT_ERRORS_EXIT = 8
 """`evaluate --strict`: the answer was printed, and the input has FHIR errors."""
 
 
-def _pick_patient(resources: list[dict[str, object]], wanted: str | None) -> str:
+class CliError(Exception):
+    """A failure the user can fix: printed as one line, exit code by kind."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def _read(path: Path) -> Scenario:
+    """The input, or one line saying what is wrong with it."""
+    if not path.exists():
+        raise CliError(EXIT_INPUT, f"{path}: no such file or folder")
+    if path.is_dir() and not (path / "bundle.json").is_file():
+        raise CliError(EXIT_INPUT, f"{path}: a folder needs a bundle.json (and optionally a scenario.json)")
+    try:
+        return read_scenario(path)
+    except orjson.JSONDecodeError as error:
+        raise CliError(EXIT_INPUT, f"{path}: not JSON ({error})") from None
+    except OSError as error:
+        raise CliError(EXIT_INPUT, f"{path}: cannot read ({error.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CliError(
+            EXIT_INPUT, f"{path}: expected a FHIR Bundle, a resource, NDJSON or a fixture folder"
+        ) from None
+
+
+def _referenced(resources: list[dict[str, Any]], patient: str) -> bool:
+    wanted = f"Patient/{patient}"
+    for resource in resources:
+        for key in ("subject", "patient"):
+            ref = resource.get(key)
+            reference = ref.get("reference") if isinstance(ref, dict) else None
+            if isinstance(reference, str) and (reference == wanted or reference.endswith(f"/{wanted}")):
+                return True
+    return False
+
+
+def _pick_patient(resources: list[dict[str, Any]], wanted: str | None) -> str:
     ids = patient_ids(resources)
     if wanted:
+        if wanted not in ids and not _referenced(resources, wanted):
+            raise CliError(
+                EXIT_PATIENT,
+                f"the patient named with --patient is not in the input ({len(ids)} Patient resources)",
+            )
         return wanted
     if len(ids) != 1:
-        raise SystemExit(f"spine-cds: found {len(ids)} Patient resources; name one with --patient")
+        raise CliError(EXIT_PATIENT, f"found {len(ids)} Patient resources; name one with --patient")
     return ids[0]
 
 
@@ -44,20 +101,26 @@ def _service(wanted: str | None, hook: str) -> ServiceDefinition:
 def _evaluate(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
 
-    scenario = read_scenario(Path(args.path))
+    scenario = _read(Path(args.path))
     as_of: date = args.as_of or scenario.as_of or utc_today()
     service = _service(args.service, scenario.hook)
     patient = _pick_patient(scenario.resources, args.patient)
     body = hook_request_for(scenario.resources, service, patient, context=scenario.context)
     # Offline: nothing is shown to a clinician, so nothing is recorded (in-memory database, auth off).
-    offline: dict[str, Any] = {"database_url": "sqlite://", "record_cards": False, "auth": "off"}
+    # Its per-call log line is for operators of a service, not for a terminal: warnings only.
+    offline: dict[str, Any] = {
+        "database_url": "sqlite://",
+        "record_cards": False,
+        "auth": "off",
+        "log_level": "WARNING",
+    }
     if args.recent_days:
         offline["recent_days"] = args.recent_days
     app = create_app(clock=lambda: as_of, **offline)
     response = app.test_client().post(f"/cds-services/{service.id}", json=body)
     sys.stdout.write(orjson.dumps(response.get_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     if response.status_code != 200:
-        return 1
+        return EXIT_SERVICE_ERROR
     if args.strict:
         from cds_service.strict import fhir_errors
 
@@ -73,7 +136,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> int:
-    scenario = read_scenario(Path(args.path))
+    scenario = _read(Path(args.path))
     resources = scenario.resources
     shift = (utc_today() - scenario.as_of).days if scenario.as_of and not args.keep_dates else 0
     if shift:
@@ -90,9 +153,52 @@ def _is_loopback_http(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
+def _check_patient_on_server(fhir_server: str, patient: str, token: str | None) -> None:
+    """An EHR only calls for a patient it has: a 404 here would otherwise read as "no cards"."""
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    session = requests.Session()
+    session.trust_env = False  # no proxy or netrc credentials, as the service itself
+    try:
+        reply = session.get(f"{fhir_server.rstrip('/')}/Patient/{patient}", headers=headers, timeout=15)
+    except requests.RequestException as error:
+        raise CliError(
+            EXIT_UNREACHABLE, f"cannot reach the FHIR server {fhir_server} ({type(error).__name__})"
+        ) from None
+    if reply.status_code in (404, 410):
+        raise CliError(
+            EXIT_PATIENT,
+            f"the FHIR server has no Patient with the id given by --patient (HTTP {reply.status_code})",
+        )
+
+
+def _hint(status: int, answer: object, service_url: str | None) -> str | None:
+    """What to do about a refusal that has a known cause."""
+    text = orjson.dumps(answer).decode() if answer is not None else ""
+    if status == 412 and "not-https" in text:
+        if service_url:
+            return (
+                "hint: the running service refuses a plain-http fhirServer; start it with "
+                "CDS_ALLOW_HTTP_FHIR=true (local sandboxes only; `make sandbox` does)"
+            )
+        return "hint: in-process, plain http is allowed for a loopback FHIR server only; use https"
+    if status == 401:
+        return (
+            "hint: the running service checks JWTs (CDS_AUTH=jwt); start it with CDS_AUTH=off for local use"
+        )
+    return None
+
+
 def _try(args: argparse.Namespace) -> int:
     """Play the EHR: a hook call with no prefetch, so the service reads everything from the server."""
     service = SERVICES[args.service]
+    if args.service_url and args.as_of:
+        raise CliError(
+            EXIT_USAGE,
+            "--as-of applies in-process only: a running service evaluates at its own date "
+            "(`make sandbox` serves the fixtures with their dates rebased to today)",
+        )
     body: dict[str, Any] = {
         "hook": service.hook,
         "hookInstance": str(uuid.uuid4()),
@@ -109,10 +215,13 @@ def _try(args: argparse.Namespace) -> int:
         }
     started = time.perf_counter()
     if args.service_url:
-        if args.as_of:
-            raise SystemExit("spine-cds: --as-of applies in-process only, not with --service-url")
         url = f"{args.service_url.rstrip('/')}/cds-services/{service.id}"
-        response = requests.post(url, json=body, timeout=60)
+        try:
+            response = requests.post(url, json=body, timeout=60)
+        except requests.RequestException as error:
+            raise CliError(
+                EXIT_UNREACHABLE, f"cannot reach the service at {args.service_url} ({type(error).__name__})"
+            ) from None
         status = response.status_code
         try:
             answer = response.json()
@@ -129,14 +238,33 @@ def _try(args: argparse.Namespace) -> int:
             auth="off",
             database_url="sqlite://",
             record_cards=False,
+            log_level="WARNING",
         )
         reply = app.test_client().post(f"/cds-services/{service.id}", json=body)
         status, answer = reply.status_code, reply.get_json()
     elapsed_ms = (time.perf_counter() - started) * 1000
-    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     cards = len(answer.get("cards", [])) if isinstance(answer, dict) else 0
+    if status == 200 and cards == 0:
+        # "No cards" for a patient the server does not have is a typo, not an answer.
+        _check_patient_on_server(args.fhir_server, args.patient, args.token)
+    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stderr.write(f"HTTP {status}, {cards} card(s), total {elapsed_ms:.1f} ms\n")
-    return 0 if status == 200 else 1
+    hint = _hint(status, answer, args.service_url)
+    if hint:
+        sys.stderr.write(hint + "\n")
+    return 0 if status == 200 else EXIT_SERVICE_ERROR
+
+
+def _banner(bind: str) -> str:
+    """What a first run needs to know, before gunicorn's own lines."""
+    settings = load_settings()
+    host = bind.split(",")[0]
+    auth = "off (local use only)" if settings.auth == "off" else "jwt"
+    demo = "on (preview page at /)" if settings.demo else "off"
+    return (
+        f"spine-cds: serving http://{host}  auth {auth}  demo {demo}  "
+        f"database {safe_database_url(settings.database_url)}\n"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -144,15 +272,21 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["CDS_DEMO"] = "true"
     if args.bind:
         os.environ["CDS_BIND"] = args.bind
+    # The same checks the app makes, before gunicorn starts: one line instead of a worker traceback.
+    preflight(load_settings())
+    sys.stderr.write(_banner(os.environ.get("CDS_BIND", "127.0.0.1:8080")))
+    sys.stderr.flush()
     argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.app:create_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0  # pragma: no cover
 
 
 def _database(args: argparse.Namespace) -> Database:
-    from cds_service.settings import Settings
+    from cds_service.configuration import check_database_url
 
-    return database_for(args.database_url or Settings().database_url)
+    url = args.database_url or load_settings().database_url
+    check_database_url(url)
+    return database_for(url)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -161,14 +295,19 @@ def _report(args: argparse.Namespace) -> int:
 
     database = _database(args)
     if not database.ensure_schema():
-        raise SystemExit("spine-cds: the database is unavailable")
+        raise CliError(EXIT_DATABASE, "the database is unavailable (CDS_DATABASE_URL)")
     sys.stdout.write(render_text(build_report(database, args.since)))
     return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     database = _database(args)
-    database.upgrade()
+    try:
+        database.upgrade()
+    except SQLAlchemyError as error:
+        raise CliError(
+            EXIT_DATABASE, f"the database is unavailable (CDS_DATABASE_URL; {type(error).__name__})"
+        ) from None
     sys.stdout.write(f"database at revision {head_revision()} ({database.backend})\n")
     return 0
 
@@ -240,7 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except CliError as error:
+        sys.stderr.write(f"spine-cds: {error}\n")
+        return error.code
+    except ConfigurationError as error:
+        sys.stderr.write(f"spine-cds: {error}\n")
+        return EXIT_CONFIGURATION
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ timeout = 30
 # orchestrator's grace period (Kubernetes terminationGracePeriodSeconds, default 30 s).
 graceful_timeout = int(os.environ.get("CDS_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
+# No control socket (gunicorn >= 25 would create ~/.gunicorn/gunicorn.ctl): the service writes
+# nothing outside its working directory, and is managed by signals (SIGTERM, SIGHUP) instead.
+control_socket_disable = True
 # Worker heartbeats on tmpfs: a container's overlay /tmp can stall them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"

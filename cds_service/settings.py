@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     fhir_workers: int = Field(
         16, ge=1, le=256, description="Threads fetching for all hook calls of one process."
     )
+    valueset_dir: Path | None = Field(
+        None,
+        description="Folder of site value-set files (shipped format) extending the shipped sets by id.",
+    )
     fixtures_dir: Path | None = Field(
         None,
         description="Demo: folder of scenario folders for the preview page (default: the shipped fixtures).",

@@ -158,7 +158,7 @@ def test_evaluate_strict_lists_fhir_errors_without_changing_the_decision(
     folder = str(ROOT / "fhir_fixtures" / "20-malformed-resources-skipped")
     assert main(["evaluate", folder]) == 0
     lenient = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", folder, "--strict"]) == 4
+    assert main(["evaluate", folder, "--strict"]) == 8
     captured = capsys.readouterr()
     strict = json.loads(captured.out)
     assert [c["extension"] for c in strict["cards"]] == [c["extension"] for c in lenient["cards"]]

@@ -38,6 +38,7 @@ INSTALL_STEP = "python -m pip install -c constraints.txt /wheels/*.whl"
 class Installed:
     venv: Path
     workdir: Path
+    build_log: str
 
     @property
     def spine_cds(self) -> Path:
@@ -54,9 +55,10 @@ def _build_stage_copies() -> list[str]:
     return sources
 
 
-def _run(command: list[str], cwd: Path) -> None:
+def _run(command: list[str], cwd: Path) -> str:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(origin, src / name)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheels), "."], src)
+    # -v: the build backend's own output, where setuptools prints its deprecation warnings.
+    build_log = _run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir", str(wheels), "."], src
+    )
     shutil.rmtree(src)  # nothing of the build tree is left to read from
 
     workdir.mkdir()
@@ -83,7 +88,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-c", "constraints.txt", *wheel_files], workdir
     )
-    return Installed(venv, workdir)
+    return Installed(venv, workdir, build_log)
+
+
+def test_the_build_has_no_setuptools_warnings(installed: Installed) -> None:
+    """pyproject.toml as setuptools wants it now: SPDX license string, every package listed."""
+    assert "SetuptoolsDeprecationWarning" not in installed.build_log
+    assert "Package would be ignored" not in installed.build_log
+    assert "is deprecated" not in installed.build_log
 
 
 def test_content_comes_from_the_installed_package(installed: Installed) -> None:
@@ -91,7 +103,8 @@ def test_content_comes_from_the_installed_package(installed: Installed) -> None:
         "import json, cds_service, importlib.resources as r;"
         "print(json.dumps([cds_service.__file__, str(r.files('cds_service.cards') / 'texts.toml'),"
         " str(r.files('cds_service') / 'knowledge' / 'valuesets'), str(r.files('cds_service.fixtures')),"
-        " str(r.files('cds_service.preview') / 'static' / 'preview.js')]))"
+        " str(r.files('cds_service.preview') / 'static' / 'preview.js'),"
+        " str(r.files('cds_service.docs') / 'clinical-rules.md')]))"
     )
     done = subprocess.run(
         [str(installed.venv / "bin" / "python"), "-c", probe],

@@ -37,3 +37,41 @@ def test_readme_shows_the_preview_screenshot() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     block = README.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert [line.split()[:2] for line in block] == [["make", "run"], ["make", "test"]]
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_every_link_of_the_readme_and_docs_resolves_in_the_repository() -> None:
+    """A fresh clone has every document the README names: no link leaves the repository's files
+    (web links aside), and every relative one exists."""
+    broken: list[str] = []
+    for document in _documents():
+        for target in _LINK.findall(document.read_text()):
+            if re.match(r"^[a-z]+://", target) or target.startswith(("#", "mailto:")):
+                continue
+            path = (document.parent / target.split("#", 1)[0]).resolve()
+            if not path.is_relative_to(ROOT) or not path.exists():
+                broken.append(f"{document.name}: {target}")
+    assert broken == []
+
+
+def test_no_document_points_outside_the_repository() -> None:
+    for document in _documents():
+        assert "../shared/" not in document.read_text(), document.name
+
+
+def test_the_readme_links_the_user_docs() -> None:
+    assert "](docs/clinical-rules.md)" in README
+    assert "](docs/api.md)" in README
+
+
+def test_docs_carry_no_internal_wording() -> None:
+    for document in _documents():
+        text = document.read_text().lower()
+        for phrase in ("later issues", "comes with the security work", "later services add"):
+            assert phrase not in text, (document.name, phrase)

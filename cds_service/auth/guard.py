@@ -11,7 +11,6 @@ import logging
 
 from flask import Flask, Response, g, request
 
-from cds_service.auth.issuers import load_issuers
 from cds_service.auth.jwks import JwksCache
 from cds_service.auth.token import AuthError, TokenVerifier
 from cds_service.settings import Settings
@@ -73,10 +72,10 @@ def install_jwt_guard(app: Flask, settings: Settings, verifier: TokenVerifier | 
 
 
 def build_verifier(settings: Settings, database: Database) -> TokenVerifier:
-    if settings.trusted_issuers is None:
-        raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_ISSUERS (a JSON file of trusted EHRs); see README")
+    from cds_service.configuration import trusted_issuers  # one-line errors naming the setting
+
     return TokenVerifier(
-        issuers=load_issuers(settings.trusted_issuers),
+        issuers=trusted_issuers(settings),
         jwks=JwksCache(
             ttl_seconds=settings.jwks_cache_seconds, min_refresh_seconds=settings.jwks_refresh_min_seconds
         ),

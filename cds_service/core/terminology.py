@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
@@ -132,6 +132,18 @@ def _glob_to_regex(pattern: str) -> str:
     return f"(?:{body})"
 
 
+@dataclass(frozen=True)
+class SiteValueSetFile:
+    """What one site file added to one shipped value set, and who says so (its `sources`)."""
+
+    file: str
+    valueset_id: str
+    sources: tuple[str, ...]
+    codes: int
+    patterns: int
+    texts: int
+
+
 @dataclass
 class Terminology:
     """All value sets, queryable by (system, code) in O(1) after the first sight of a code."""
@@ -142,6 +154,8 @@ class Terminology:
     """Other names of the code systems the value sets use (HL7 OIDs, §1a)."""
     region_words: tuple[tuple[str, str], ...] = ()
     """Free-text words naming a spine region, most specific first."""
+    site_files: tuple[SiteValueSetFile, ...] = ()
+    """Site value-set files (CDS_VALUESET_DIR) that extended the shipped sets, in load order."""
     _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
     _patterns: dict[str, list[tuple[re.Pattern[str], CodeMeaning]]] = field(default_factory=dict)
     _cache: dict[tuple[str, str], CodeMeaning | None] = field(default_factory=dict)
@@ -289,8 +303,11 @@ def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
     )
 
 
-def load_terminology(folder: Traversable | None = None) -> Terminology:
-    """Read every value set and the parameters file; done once at app start, never per request."""
+def load_terminology(
+    folder: Traversable | None = None, site_folder: Traversable | None = None
+) -> Terminology:
+    """Read every value set and the parameters file, then the site's extensions (CDS_VALUESET_DIR)
+    when given; done once at app start, never per request."""
     root = folder if folder is not None else files("cds_service") / "knowledge"
     parameters_doc = orjson.loads((root / "parameters.json").read_bytes())
     parameters = _parse_parameters(parameters_doc)
@@ -314,4 +331,126 @@ def load_terminology(folder: Traversable | None = None) -> Terminology:
                 terminology.add_pattern(system, code, meaning)
             else:
                 terminology.add_code(system, code, meaning)
+    if site_folder is not None:
+        extend_with_site_valuesets(terminology, site_folder)
+    return terminology
+
+
+_SITE_REGIONS = THORACOLUMBAR_REGIONS | {"cervicothoracic"}
+_SITE_KEYS = frozenset({"id", "title", "description", "sources", "compose", "text"})
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")
+
+
+def _is_absolute_uri(system: object) -> bool:
+    """FHIR Coding.system is an absolute URI: http(s)://host/..., urn:oid:..., urn:uuid:..."""
+    if not isinstance(system, str) or not _ABSOLUTE_URI.match(system):
+        return False
+    scheme, rest = system.split(":", 1)
+    return rest.startswith("//") and len(rest) > 2 if scheme.lower() in ("http", "https") else True
+
+
+def _extend_from_site_file(terminology: Terminology, name: str, doc: object) -> SiteValueSetFile:
+    """Add one site file's codes, patterns and text to the shipped set it names; ValueError on
+    anything that would change a rule rather than extend a code list."""
+    valuesets = terminology.valuesets
+    assert isinstance(valuesets, dict)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{name}: expected a JSON object in the shipped value-set format")
+    extra = sorted(set(doc) - _SITE_KEYS)
+    if extra:
+        raise ValueError(
+            f"{name}: only codes, patterns and text can be added; not allowed: {', '.join(extra)}"
+        )
+    vs_id = doc.get("id")
+    if not isinstance(vs_id, str) or vs_id not in valuesets:
+        raise ValueError(f"{name}: unknown value set id {vs_id!r} (it must name a shipped set)")
+    sources = doc.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(x, str) and x for x in sources):
+        raise ValueError(f"{name}: 'sources' must list who maintains these codes")
+    known = {
+        (system, normalise_code(code))
+        for (system, code), m in terminology._exact.items()
+        if vs_id in m.concepts
+    }
+    seen_patterns = {
+        (system, p.pattern)
+        for system, items in terminology._patterns.items()
+        for p, m in items
+        if vs_id in m.concepts
+    }
+    codes = patterns = 0
+    compose = doc.get("compose", [])
+    if not isinstance(compose, list):
+        raise ValueError(f"{name}: 'compose' must be a list")
+    for index, part in enumerate(compose):
+        if not isinstance(part, dict) or not _is_absolute_uri(part.get("system")):
+            raise ValueError(
+                f"{name}: compose[{index}].system must be an absolute URI (e.g. urn:oid:... or https://...)"
+            )
+        system = part["system"]
+        for key, is_pattern in (("concepts", False), ("patterns", True)):
+            items = part.get(key, [])
+            field_name = "pattern" if is_pattern else "code"
+            if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get(field_name), str) and i[field_name].strip()
+                for i in items
+            ):
+                raise ValueError(f"{name}: compose[{index}].{key} must be objects with a '{field_name}'")
+            for item in items:
+                value = item[field_name]
+                level = item.get("level")
+                if level is not None and level not in _LEVEL_ORDER:
+                    raise ValueError(f"{name}: {value}: level must be one of T1-T12, L1-L5")
+                region = item.get("region")
+                if region is not None and region not in _SITE_REGIONS:
+                    raise ValueError(
+                        f"{name}: {value}: region must be one of {', '.join(sorted(_SITE_REGIONS))}"
+                    )
+                modality = item.get("modality")
+                if modality is not None and not (isinstance(modality, str) and modality.isalpha()):
+                    raise ValueError(
+                        f"{name}: {value}: modality must be a DICOM modality code (MR, CT, DX, NM ...)"
+                    )
+                meaning = CodeMeaning(frozenset({vs_id}), level, item.get("region"), item.get("modality"))
+                if is_pattern:
+                    key_p = (system, _glob_to_regex(value))
+                    if key_p in seen_patterns:
+                        raise ValueError(f"{name}: duplicate pattern {value} in {vs_id}")
+                    seen_patterns.add(key_p)
+                    terminology.add_pattern(system, value, meaning)
+                    patterns += 1
+                else:
+                    key_c = (system, normalise_code(value))
+                    if key_c in known:
+                        raise ValueError(f"{name}: duplicate code {value} ({system}) in {vs_id}")
+                    known.add(key_c)
+                    terminology.add_code(system, value, meaning)
+                    codes += 1
+    text = doc.get("text", {})
+    includes = text.get("include", []) if isinstance(text, dict) else None
+    if not isinstance(includes, list) or not all(isinstance(p, str) and p for p in includes):
+        raise ValueError(f"{name}: text.include must be a list of regular expressions")
+    try:
+        compiled = tuple(re.compile(p, re.IGNORECASE) for p in includes)
+    except re.error as error:
+        raise ValueError(f"{name}: text.include: bad regular expression ({error})") from None
+    if compiled:
+        shipped = valuesets[vs_id]
+        valuesets[vs_id] = replace(shipped, text_patterns=shipped.text_patterns + compiled)
+    return SiteValueSetFile(name, vs_id, tuple(sources), codes, patterns, len(compiled))
+
+
+def extend_with_site_valuesets(terminology: Terminology, folder: Traversable) -> Terminology:
+    """Every *.json of a site folder (CDS_VALUESET_DIR) extends a shipped set by id, at start only."""
+    added: list[SiteValueSetFile] = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(".json"):
+            continue
+        try:
+            doc = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise ValueError(f"{path.name}: not JSON ({error})") from None
+        added.append(_extend_from_site_file(terminology, path.name, doc))
+    terminology.site_files = (*terminology.site_files, *added)
+    terminology._cache.clear()
     return terminology

@@ -7,6 +7,10 @@
 //
 // Usage: node server.mjs --port 0 --fixtures DIR [--fixtures DIR2]
 // Loads every DIR/*/bundle.json, then prints exactly one line {"listening": PORT} on stdout.
+//
+// Browser clients (the CDS Hooks Sandbox) can read it too: every response allows any origin (CORS,
+// preflight included), `GET /fhir/R4/metadata` answers an R4 CapabilityStatement, and
+// `POST /fhir/R4/{type}/_search` takes form-encoded parameters like a GET search.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -76,7 +80,7 @@ function narrowSearchExpressions() {
 }
 
 /** PUT every resource of every DIR/<scenario>/bundle.json so ids stay as in the files. */
-async function loadFixtures(dirs, router, repo) {
+async function loadFixtures(dirs, router, repo, types) {
   let count = 0;
   for (const dir of dirs) {
     const bundles = readdirSync(dir, { withFileTypes: true })
@@ -99,6 +103,7 @@ async function loadFixtures(dirs, router, repo) {
         if (!isOk(outcome)) {
           throw new Error(`${path}: PUT ${url} failed: ${JSON.stringify(outcome)}`);
         }
+        types.add(resource.resourceType);
         count++;
       }
     }
@@ -120,10 +125,55 @@ function resetState() {
 
 // ---- helpers ------------------------------------------------------------------------------
 
+/** Any origin may read: the server holds synthetic fixtures only and listens on loopback. */
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Location, Content-Location, ETag, Last-Modified',
+};
+
 function send(res, status, body, headers = {}) {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': FHIR_JSON, ...headers });
+  res.writeHead(status, { 'Content-Type': FHIR_JSON, ...CORS_HEADERS, ...headers });
   res.end(text);
+}
+
+/** A CORS preflight: allow the methods and headers a browser FHIR client sends. */
+function sendPreflight(req, res) {
+  res.writeHead(204, {
+    ...CORS_HEADERS,
+    'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
+    'Access-Control-Allow-Headers':
+      req.headers['access-control-request-headers'] ?? 'Authorization, Content-Type, Accept, Prefer',
+    'Access-Control-Max-Age': '600',
+    Vary: 'Access-Control-Request-Headers',
+  });
+  res.end();
+}
+
+/** What a client asks for first: an R4 CapabilityStatement naming the types held and how to search. */
+function capabilityStatement(repoTypes) {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString().slice(0, 10),
+    kind: 'instance',
+    software: { name: 'vertebral-augmentation-cds FHIR test server (Medplum in-memory engine)' },
+    implementation: { description: 'Local FHIR R4 test server with synthetic fixtures' },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: [...repoTypes].sort().map((type) => ({
+          type,
+          interaction: [{ code: 'read' }, { code: 'search-type' }],
+          searchParam: ['Patient', 'Practitioner'].includes(type)
+            ? []
+            : [{ name: 'patient', type: 'reference' }],
+        })),
+      },
+    ],
+  };
 }
 
 function outcome(code, text) {
@@ -168,11 +218,26 @@ function unknownSearchParam(resourceType, params) {
 
 // ---- FHIR handling ------------------------------------------------------------------------
 
-async function handleFhir(req, res, url, router, repo) {
+async function handleFhir(req, res, url, router, repo, types) {
   const origin = `http://${req.headers.host ?? `127.0.0.1:${res.socket.localPort}`}`;
-  const relPath = url.pathname.slice(FHIR_BASE.length).replace(/^\/+/, '');
-  const segments = relPath.split('/').filter(Boolean);
-  const isSearch = req.method === 'GET' && segments.length === 1 && !segments[0].startsWith('$');
+  let relPath = url.pathname.slice(FHIR_BASE.length).replace(/^\/+/, '');
+  let segments = relPath.split('/').filter(Boolean);
+  let method = req.method;
+  if (method === 'GET' && relPath === 'metadata') {
+    send(res, 200, capabilityStatement(types));
+    return;
+  }
+  if (method === 'POST' && segments.length === 2 && segments[1] === '_search') {
+    // FHIR search by POST: form-encoded parameters join those of the URL, then it is a GET search.
+    const form = new URLSearchParams(await readBody(req));
+    for (const [key, value] of form) {
+      url.searchParams.append(key, value);
+    }
+    segments = [segments[0]];
+    relPath = segments[0];
+    method = 'GET';
+  }
+  const isSearch = method === 'GET' && segments.length === 1 && !segments[0].startsWith('$');
 
   if (faults.delayMs) {
     await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
@@ -214,7 +279,7 @@ async function handleFhir(req, res, url, router, repo) {
   }
 
   let body;
-  if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
     const text = await readBody(req);
     try {
       body = text ? JSON.parse(text) : undefined;
@@ -225,7 +290,7 @@ async function handleFhir(req, res, url, router, repo) {
   }
 
   const query = params.toString();
-  const fhirReq = makeSimpleRequest(req.method, relPath + (query ? `?${query}` : ''), body);
+  const fhirReq = makeSimpleRequest(method, relPath + (query ? `?${query}` : ''), body);
   fhirReq.headers = req.headers;
   let result;
   try {
@@ -320,11 +385,16 @@ async function main() {
   loadDefinitions();
   const repo = new MemoryRepository();
   const router = new FhirRouter();
-  const loaded = await loadFixtures(values.fixtures, router, repo);
+  const types = new Set(['Patient']);
+  const loaded = await loadFixtures(values.fixtures, router, repo, types);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://placeholder');
     const handle = async () => {
+      if (req.method === 'OPTIONS') {
+        sendPreflight(req, res);
+        return;
+      }
       if (url.pathname.startsWith('/__')) {
         await handleControl(req, res, url);
         return;
@@ -336,7 +406,7 @@ async function main() {
         authorization: req.headers.authorization ?? null,
       });
       if (url.pathname === FHIR_BASE || url.pathname.startsWith(`${FHIR_BASE}/`)) {
-        await handleFhir(req, res, url, router, repo);
+        await handleFhir(req, res, url, router, repo, types);
       } else {
         send(res, 404, outcome('not-found', `not under ${FHIR_BASE}`));
       }

@@ -62,9 +62,13 @@ def ensure_node_modules() -> None:
 class FhirTestServer:
     """A running server process; use as a context manager so it never outlives the test."""
 
-    def __init__(self, fixtures: str | os.PathLike[str], node_flags: Sequence[str] = NODE_FLAGS) -> None:
+    def __init__(
+        self, fixtures: str | os.PathLike[str], node_flags: Sequence[str] = NODE_FLAGS, listen_port: int = 0
+    ) -> None:
         self.fixtures = Path(fixtures).resolve()  # node runs in SERVER_DIR
         self.node_flags = tuple(node_flags)
+        self.listen_port = listen_port
+        """0: a free port chosen by the system (tests); `make sandbox` asks for a fixed one."""
         self.port: int | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: list[str] = []
@@ -86,7 +90,15 @@ class FhirTestServer:
         node = shutil.which("node")
         if node is None:
             raise FhirServerError("node is not on PATH: install Node.js >= 20.19")
-        cmd = [node, *self.node_flags, "server.mjs", "--port", "0", "--fixtures", str(self.fixtures)]
+        cmd = [
+            node,
+            *self.node_flags,
+            "server.mjs",
+            "--port",
+            str(self.listen_port),
+            "--fixtures",
+            str(self.fixtures),
+        ]
         proc = subprocess.Popen(
             cmd, cwd=SERVER_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
