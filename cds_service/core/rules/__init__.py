@@ -1,0 +1,1 @@
+"""Pure rules built on the record: no Flask, no I/O, no clock."""
