@@ -657,44 +657,66 @@ def _analyse_sentence(
             continue
         region, counts = terms.region_of_group[m.lastgroup]
         regions.append((m.start(), m.end(), region, counts))
+    clause_bounds = [0, *(t.start() for t in terms.terminator.finditer(s)), len(s)]
+    cues = _cues(s, terms)
+    has_vertebral = terms.vertebral.search(s) is not None
+    out: list[tuple[str | None, str | None, str, int, int]] = []
+    for a, b in zip(clause_bounds, clause_bounds[1:], strict=False):
+        mentions = _clause_mentions(s, a, b, spans, level_refs, regions, terms, has_vertebral)
+        if not mentions:
+            continue
+        for mention, level, region, counts, label in _classify_clause(s, a, b, mentions, cues, terms):
+            if counts:
+                out.append((level, region, label, mention.start, mention.end))
+    return out
+
+
+def _clause_mentions(
+    s: str,
+    a: int,
+    b: int,
+    spans: list[tuple[int, int, str]],
+    level_refs: list[_LevelRef],
+    regions: list[tuple[int, int, str, bool]],
+    terms: ReportTerms,
+    has_vertebral: bool,
+) -> list[_Mention]:
+    """The fracture phrases of one clause with the levels and regions attached to each."""
+    refs = [r for r in level_refs if a <= r.start < b]
     mentions: list[_Mention] = []
-    for start, end, kind in spans:
-        own = [r for r in level_refs if start <= r.start and r.end <= end]
+    for start, end, kind in sorted(spans):
+        if not a <= start < b:
+            continue
+        own = [r for r in refs if start <= r.start and r.end <= end]
         if kind == "withLevel" and not own:
             continue  # its level was a disc, a process, an MR sequence: not a vertebral fracture
-        mentions.append(_Mention(start, end, kind, own, []))
+        current = _Mention(start, end, kind, own, [])
+        # "compression fracture of L4 with 40% loss of height": two phrases, one fracture.
+        if mentions and terms.gap_to_level.match(s[mentions[-1].end : start]) and start - mentions[-1].end <= 6:
+            previous = mentions[-1]
+            previous.end = max(previous.end, end)
+            previous.levels += [r for r in own if r not in previous.levels]
+            if kind != "needsLocation":
+                previous.kind = "implicit" if previous.kind == "needsLocation" else previous.kind
+            continue
+        mentions.append(current)
     if not mentions:
         return []
-    for ref in level_refs:
+    for ref in refs:
         if any(ref in m.levels for m in mentions):
             continue
         best = min(mentions, key=lambda m: (_distance((ref.start, ref.end), (m.start, m.end)), m.start))
         if _distance((ref.start, ref.end), (best.start, best.end)) <= _LEVEL_REACH:
             best.levels.append(ref)
     for start, end, region, counts in regions:
+        if not a <= start < b:
+            continue
         best = min(mentions, key=lambda m: _distance((start, end), (m.start, m.end)))
         if _distance((start, end), (best.start, best.end)) <= _REGION_REACH:
             best.regions.append((start, end, region, counts))
-    keep: list[_Mention] = []
-    for mention in mentions:
-        if mention.kind == "needsLocation" and not (mention.levels or mention.regions):
-            if not terms.vertebral.search(s):
-                continue
-        keep.append(mention)
-    cues = _cues(s, terms)
-    clause_bounds = [0]
-    for t in terms.terminator.finditer(s):
-        clause_bounds.append(t.start())
-    clause_bounds.append(len(s))
-    out: list[tuple[str | None, str | None, str, int, int]] = []
-    for a, b in zip(clause_bounds, clause_bounds[1:], strict=False):
-        inside = [m for m in keep if a <= m.start < b]
-        if not inside:
-            continue
-        for mention, level, region, counts, label in _classify_clause(s, a, b, inside, cues, terms):
-            if counts:
-                out.append((level, region, label, mention.start, mention.end))
-    return out
+    return [
+        m for m in mentions if m.kind != "needsLocation" or m.levels or m.regions or has_vertebral
+    ]
 
 
 def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, ...]:
