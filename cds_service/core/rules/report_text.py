@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from itertools import pairwise
 from typing import Any, Literal
 
 import orjson
@@ -134,13 +135,14 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     item = rf"(?<![A-Za-z0-9])(?:{prefixes})[\-\s]?\d{{1,2}}(?![0-9A-Za-z])"
     range_sep = _separator(levels["rangeWords"])
     list_sep = _separator(levels["listWords"])
-    expression = rf"(?-i:{item}(?:{range_sep}(?:{item}|\d{{1,2}}(?![0-9A-Za-z%.]))|{list_sep}{item})*)"
+    expression = rf"(?-i:{item}(?:{range_sep}(?:{item}|\d{{1,2}}(?![0-9A-Za-z%]|\.\d))|{list_sep}{item})*)"
     range_words = frozenset(str(w).lower() for w in levels["rangeWords"])
     range_alt = "|".join(
         re.escape(w) if not w.isalpha() else rf"\b{w}\b" for w in sorted(range_words, key=len, reverse=True)
     )
     level_token = re.compile(
-        rf"(?P<lvl>(?P<pfx>{prefixes})[\-\s]?(?P<n>\d{{1,2}}))|(?P<num>\d{{1,2}})|(?P<rng>{range_alt})", re.IGNORECASE
+        rf"(?P<lvl>(?P<pfx>{prefixes})[\-\s]?(?P<n>\d{{1,2}}))|(?P<num>\d{{1,2}})|(?P<rng>{range_alt})",
+        re.IGNORECASE,
     )
 
     fracture_doc = doc["fracture"]
@@ -148,8 +150,7 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     for name in ("withLevel", "implicit", "needsLocation"):
         terms = [str(t) for t in fracture_doc[name]]
         alt = "|".join(
-            _bounded(t).replace("{level}", expression)
-            for t in sorted(terms, key=len, reverse=True)
+            _bounded(t).replace("{level}", expression) for t in sorted(terms, key=len, reverse=True)
         )
         groups.append(f"(?P<{name}>{alt})")
     fracture = re.compile("|".join(groups), re.IGNORECASE)
@@ -167,8 +168,13 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     heading_section: dict[str, tuple[str, bool]] = {}
     for entry in doc["sections"]["entries"]:
         for heading in entry["headings"]:
-            heading_section[" ".join(str(heading).lower().split())] = (str(entry["section"]), bool(entry["counts"]))
-    heading_alt = "|".join(_fragment(re.escape(h).replace(r"\ ", " ")) for h in sorted(heading_section, key=len, reverse=True))
+            heading_section[" ".join(str(heading).lower().split())] = (
+                str(entry["section"]),
+                bool(entry["counts"]),
+            )
+    heading_alt = "|".join(
+        _fragment(re.escape(h).replace(r"\ ", " ")) for h in sorted(heading_section, key=len, reverse=True)
+    )
     heading = re.compile(
         rf"(?:^|(?<=[.!?])[ \t]+)[ \t]*(?P<h>{heading_alt})[ \t]*(?::|$)", re.IGNORECASE | re.MULTILINE
     )
@@ -205,20 +211,25 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         vertebral=_compile(doc["regions"]["vertebralWords"]),
         structure=_compile(excl["structures"]),
         structure_stop=re.compile(r"[,;.]|\b(?:and|with|or|but|without)\b", re.IGNORECASE),
-        adjacent_pair_words=re.compile(r"[\s\-]*(?:" + _alternation(excl["adjacentPairLevelWords"]) + ")", re.IGNORECASE),
+        adjacent_pair_words=re.compile(
+            r"[\s\-]*(?:" + _alternation(excl["adjacentPairLevelWords"]) + ")", re.IGNORECASE
+        ),
         mr_levels=frozenset(mr["levels"]),
         mr_follower=re.compile(r"[\s\-/]*(?:" + _alternation(mr["followers"]) + ")", re.IGNORECASE),
         mr_precursor=re.compile("(?:" + _alternation(mr["precursors"]) + r")[\s\-]*$", re.IGNORECASE),
         heading=heading,
         heading_section=heading_section,
         boundary=re.compile(
-            r"(?P<stop>[.!?]+[\"')\]]*)(?=\s)|\n[ \t]*\n|\n(?=[ \t]*(?:[-*•·]|\d{1,2}[.)])\s)|\n(?=[ \t]*[A-Z][a-z])|\f"
+            r"(?P<stop>[.!?]+[\"')\]]*)(?=\s)|\n[ \t]*\n"
+            r"|\n(?=[ \t]*(?:[-*•·]|\d{1,2}[.)])\s)|\n(?=[ \t]*[A-Z][a-z])|\f"
         ),
         abbreviation_word=re.compile(r"([A-Za-z][A-Za-z.]*)$"),
         abbreviations=frozenset(str(a).lower() for a in doc["sentences"]["abbreviations"]),
         enumerator=re.compile(r"^(?:\s*(?:[-*•·]|\d{1,2}[.)])\s+)+"),
         cues=cues,
-        not_about_fracture=re.compile(r"[\s\-]*(?:" + _alternation(cue_doc["notAboutFracture"]) + ")", re.IGNORECASE),
+        not_about_fracture=re.compile(
+            r"[\s\-]*(?:" + _alternation(cue_doc["notAboutFracture"]) + ")", re.IGNORECASE
+        ),
         comparison_precursor=re.compile(
             "(?:" + _alternation(cue_doc["comparisonPrecursors"]) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$",
             re.IGNORECASE,
@@ -258,7 +269,9 @@ class ReportText:
 PART_SEPARATOR = "\n\f\n"
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
 _B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
-_HTML_DROP = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.IGNORECASE | re.DOTALL)
+_HTML_DROP = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.IGNORECASE | re.DOTALL
+)
 _HTML_BLOCK = re.compile(
     r"<\s*/?\s*(?:p|div|li|ul|ol|tr|table|h[1-6]|section|article|header|footer|blockquote|pre|hr|dt|dd)\b[^<>]*>",
     re.IGNORECASE,
@@ -369,7 +382,9 @@ def extract_report_text(conclusion: object, presented_form: object, limit: int =
             text = _strip_html(text)
         if text.strip():
             parts.append(text)
-    return ReportText(PART_SEPARATOR.join(parts), unreadable=saw_unreadable and not parts, truncated=truncated)
+    return ReportText(
+        PART_SEPARATOR.join(parts), unreadable=saw_unreadable and not parts, truncated=truncated
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,7 +518,8 @@ def _level_refs(s: str, terms: ReportTerms, mentions: list[tuple[int, int]]) -> 
         ):
             continue  # "T12-L1 level", "L4-5 disc": a disc level, not two vertebrae
         if set(levels) <= terms.mr_levels and (
-            terms.mr_follower.match(s, m.end()) or terms.mr_precursor.search(s, max(0, m.start() - 16), m.start())
+            terms.mr_follower.match(s, m.end())
+            or terms.mr_precursor.search(s, max(0, m.start() - 16), m.start())
         ):
             continue  # "T2 hyperintense", "on T1": MR sequences
         refs.append(_LevelRef(m.start(), m.end(), levels))
@@ -515,7 +531,8 @@ def _resolve(spans: list[_Span]) -> list[_Span]:
     kept: list[_Span] = []
     for span in sorted(spans, key=lambda x: (-(x.end - x.start), x.start)):
         if all(
-            (span.start, span.end) == (k.start, k.end) or span.end <= k.start or span.start >= k.end for k in kept
+            (span.start, span.end) == (k.start, k.end) or span.end <= k.start or span.start >= k.end
+            for k in kept
         ):
             kept.append(span)
     return sorted(kept, key=lambda x: x.start)
@@ -528,9 +545,13 @@ def _cues(s: str, terms: ReportTerms) -> list[_Span]:
             spans.append(_Span(m.start(), m.end(), kind))
     kept = []
     for span in _resolve(spans):
-        if span.kind in ("acute", "chronic", "chronicAboutFracture") and terms.not_about_fracture.match(s, span.end):
+        if span.kind in ("acute", "chronic", "chronicAboutFracture") and terms.not_about_fracture.match(
+            s, span.end
+        ):
             continue  # "acute back pain", "known osteoporosis", "prior MRI"
-        if span.kind == "chronicAboutFracture" and terms.comparison_precursor.search(s, max(0, span.start - 40), span.start):
+        if span.kind == "chronicAboutFracture" and terms.comparison_precursor.search(
+            s, max(0, span.start - 40), span.start
+        ):
             continue  # "compared with prior", "since prior"
         kept.append(span)
     return kept
@@ -584,8 +605,8 @@ def _classify_clause(
             nxt = ordered[i + 1]
             gap_start, gap_end = mention.end, nxt.start
             split = None
-            for c in terms.conjunction.finditer(s, gap_start, max(gap_start, gap_end)):
-                split = c.start()
+            for conj in terms.conjunction.finditer(s, gap_start, max(gap_start, gap_end)):
+                split = conj.start()
             hi = split if split is not None else (gap_start + gap_end) // 2
         else:
             hi = b
@@ -602,7 +623,11 @@ def _classify_clause(
             or (c.kind == "uncertaintyPost" and c.start >= mention.end)
             for c in clause_cues
         )
-        blockers = [c.start for c in clause_cues if c.kind in ("negationPre", "uncertaintyPre") and c.start >= mention.end]
+        blockers = [
+            c.start
+            for c in clause_cues
+            if c.kind in ("negationPre", "uncertaintyPre") and c.start >= mention.end
+        ]
         acuity = [
             c
             for c in clause_cues
@@ -613,12 +638,12 @@ def _classify_clause(
         classes = {_acuity(c.kind) for c in acuity}
         targets: list[tuple[str | None, str | None, bool, tuple[int, int]]] = []
         for ref in mention.levels:
-            for level in ref.levels:
-                segment = terms.segments[level[0]]
-                targets.append((level, segment.region, segment.counts, (ref.start, ref.end)))
+            for name in ref.levels:
+                segment = terms.segments[name[0]]
+                targets.append((name, segment.region, segment.counts, (ref.start, ref.end)))
         if not targets:
-            for start, end, region, counts in mention.regions:
-                targets.append((None, region, counts, (start, end)))
+            for r_start, r_end, r_name, r_counts in mention.regions:
+                targets.append((None, r_name, r_counts, (r_start, r_end)))
         if not targets:
             targets.append((None, None, True, (mention.start, mention.end)))
         for level, region, counts, pos in targets:
@@ -630,12 +655,17 @@ def _classify_clause(
                 label = "unqualified"
                 # A cue right before a level after the fracture words ("..., not L1", "possibly L1").
                 for c in clause_cues:
-                    if c.kind in ("negationPre", "uncertaintyPre") and mention.end <= c.end <= pos[0]:
-                        if terms.gap_to_level.match(s[c.end : pos[0]]):
-                            label = "negated" if c.kind == "negationPre" else "uncertain"
+                    if (
+                        c.kind in ("negationPre", "uncertaintyPre")
+                        and mention.end <= c.end <= pos[0]
+                        and terms.gap_to_level.match(s[c.end : pos[0]])
+                    ):
+                        label = "negated" if c.kind == "negationPre" else "uncertain"
                 if label == "unqualified" and acuity:
                     if len(classes) > 1 and len(targets) > 1:
-                        nearest = min(acuity, key=lambda c: (_distance((c.start, c.end), pos), c.start > pos[0]))
+                        nearest = min(
+                            acuity, key=lambda c: (_distance((c.start, c.end), pos), c.start > pos[0])
+                        )
                         label = _acuity(nearest.kind) or "unqualified"
                     else:
                         label = "acute" if "acute" in classes else "chronic"
@@ -655,13 +685,13 @@ def _analyse_sentence(
         after = _window_after(s, m.end(), terms, len(s))
         if terms.structure.search(after):
             continue
-        region, counts = terms.region_of_group[m.lastgroup]
-        regions.append((m.start(), m.end(), region, counts))
+        name, in_scope = terms.region_of_group[m.lastgroup]
+        regions.append((m.start(), m.end(), name, in_scope))
     clause_bounds = [0, *(t.start() for t in terms.terminator.finditer(s)), len(s)]
     cues = _cues(s, terms)
     has_vertebral = terms.vertebral.search(s) is not None
     out: list[tuple[str | None, str | None, str, int, int]] = []
-    for a, b in zip(clause_bounds, clause_bounds[1:], strict=False):
+    for a, b in pairwise(clause_bounds):
         mentions = _clause_mentions(s, a, b, spans, level_refs, regions, terms, has_vertebral)
         if not mentions:
             continue
@@ -692,7 +722,11 @@ def _clause_mentions(
             continue  # its level was a disc, a process, an MR sequence: not a vertebral fracture
         current = _Mention(start, end, kind, own, [])
         # "compression fracture of L4 with 40% loss of height": two phrases, one fracture.
-        if mentions and terms.gap_to_level.match(s[mentions[-1].end : start]) and start - mentions[-1].end <= 6:
+        if (
+            mentions
+            and terms.gap_to_level.match(s[mentions[-1].end : start])
+            and start - mentions[-1].end <= 6
+        ):
             previous = mentions[-1]
             previous.end = max(previous.end, end)
             previous.levels += [r for r in own if r not in previous.levels]
@@ -714,9 +748,7 @@ def _clause_mentions(
         best = min(mentions, key=lambda m: _distance((start, end), (m.start, m.end)))
         if _distance((start, end), (best.start, best.end)) <= _REGION_REACH:
             best.regions.append((start, end, region, counts))
-    return [
-        m for m in mentions if m.kind != "needsLocation" or m.levels or m.regions or has_vertebral
-    ]
+    return [m for m in mentions if m.kind != "needsLocation" or m.levels or m.regions or has_vertebral]
 
 
 def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, ...]:
