@@ -56,6 +56,7 @@ class ReportTerms:
     """Every compiled pattern the engine needs; built by `load_report_terms`, shared read-only."""
 
     fracture: re.Pattern[str]
+    anchor_stems: tuple[str, ...]
     level_expression: re.Pattern[str]
     level_token: re.Pattern[str]
     prefix_segment: Mapping[str, str]
@@ -108,6 +109,14 @@ def _compile(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile(_alternation(terms), re.IGNORECASE)
 
 
+def _compile_words(terms: Iterable[str]) -> re.Pattern[str]:
+    """Word terms behind one shared word-start gate: most positions fail at once (speed)."""
+    alternatives = "|".join(
+        f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in sorted(set(terms), key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})", re.IGNORECASE)
+
+
 def _separator(words: Iterable[str]) -> str:
     parts = []
     for word in sorted(set(words), key=len, reverse=True):
@@ -150,18 +159,23 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     for name in ("withLevel", "implicit", "needsLocation"):
         terms = [str(t) for t in fracture_doc[name]]
         alt = "|".join(
-            _bounded(t).replace("{level}", expression) for t in sorted(terms, key=len, reverse=True)
+            f"(?:{_fragment(t)})(?![A-Za-z0-9])".replace("{level}", f"(?-i:{item})")
+            for t in sorted(terms, key=len, reverse=True)
         )
         groups.append(f"(?P<{name}>{alt})")
-    fracture = re.compile("|".join(groups), re.IGNORECASE)
+    # One shared word-start gate: most positions fail before any alternative is tried (speed).
+    fracture = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z])(?:" + "|".join(groups) + ")", re.IGNORECASE)
 
     region_groups: dict[str, tuple[str, bool]] = {}
     region_parts = []
     for index, entry in enumerate(doc["regions"]["entries"]):
         group = f"r{index}"
         region_groups[group] = (str(entry["region"]), bool(entry["counts"]))
-        region_parts.append(f"(?P<{group}>{_alternation(entry['patterns'])})")
-    region = re.compile("|".join(region_parts), re.IGNORECASE)
+        words = "|".join(
+            f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in sorted(entry["patterns"], key=len, reverse=True)
+        )
+        region_parts.append(f"(?P<{group}>{words})")
+    region = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z])(?:" + "|".join(region_parts) + ")", re.IGNORECASE)
 
     excl = doc["exclusions"]
     mr = doc["mrSequence"]
@@ -180,7 +194,7 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     )
     cue_doc = doc["cues"]
     cues = tuple(
-        (name, _compile(cue_doc[name]))
+        (name, _compile_words(cue_doc[name]))
         for name in (
             "negationPre",
             "negationPost",
@@ -199,6 +213,7 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         modality_words.append((str(entry["modality"]), re.compile(pattern)))
     return ReportTerms(
         fracture=fracture,
+        anchor_stems=tuple(str(a).lower() for a in fracture_doc["anchors"]),
         level_expression=re.compile(expression),
         level_token=level_token,
         prefix_segment=prefix_segment,
@@ -208,8 +223,8 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         range_words=range_words,
         region=region,
         region_of_group=region_groups,
-        vertebral=_compile(doc["regions"]["vertebralWords"]),
-        structure=_compile(excl["structures"]),
+        vertebral=_compile_words(doc["regions"]["vertebralWords"]),
+        structure=_compile_words(excl["structures"]),
         structure_stop=re.compile(r"[,;.]|\b(?:and|with|or|but|without)\b", re.IGNORECASE),
         adjacent_pair_words=re.compile(
             r"[\s\-]*(?:" + _alternation(excl["adjacentPairLevelWords"]) + ")", re.IGNORECASE
@@ -717,7 +732,7 @@ def _clause_mentions(
     for start, end, kind in sorted(spans):
         if not a <= start < b:
             continue
-        own = [r for r in refs if start <= r.start and r.end <= end]
+        own = [r for r in refs if r.start < end and r.end > start]
         if kind == "withLevel" and not own:
             continue  # its level was a disc, a process, an MR sequence: not a vertebral fracture
         current = _Mention(start, end, kind, own, [])
@@ -751,6 +766,15 @@ def _clause_mentions(
     return [m for m in mentions if m.kind != "needsLocation" or m.levels or m.regions or has_vertebral]
 
 
+def _positions(text: str, needle: str) -> list[int]:
+    found: list[int] = []
+    position = text.find(needle)
+    while position != -1:
+        found.append(position)
+        position = text.find(needle, position + 1)
+    return found
+
+
 def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, ...]:
     """Every vertebral fracture (T1-L5) the text asserts or denies, one per level per sentence.
 
@@ -759,18 +783,20 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
     """
     if not isinstance(text, str) or not text:
         return ()
-    matches = [(m.start(), m.end(), m.lastgroup or "implicit") for m in terms.fracture.finditer(text)]
-    if not matches:
+    lowered = text.lower()
+    anchors = [p for a in terms.anchor_stems for p in _positions(lowered, a)]
+    if not anchors:
         return ()
     starts, states, cuts = _sections(text, terms)
     bounds = _sentence_bounds(text, terms, cuts)
     by_sentence: dict[int, list[tuple[int, int, str]]] = {}
-    for start, end, kind in matches:
-        section, counts = states[bisect_right(starts, start) - 1]
-        if not counts:
+    for index in sorted({bisect_right(bounds, position) - 1 for position in anchors}):
+        a = bounds[index]
+        b = bounds[index + 1] if index + 1 < len(bounds) else len(text)
+        if not states[bisect_right(starts, a) - 1][1]:
             continue
-        index = bisect_right(bounds, start) - 1
-        by_sentence.setdefault(index, []).append((start, end, kind))
+        for m in terms.fracture.finditer(text, a, b):
+            by_sentence.setdefault(index, []).append((m.start(), m.end(), m.lastgroup or "implicit"))
     findings: list[TextFinding] = []
     seen: set[tuple[str | None, str | None, str, str]] = set()
     for index in sorted(by_sentence):
