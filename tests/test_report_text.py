@@ -671,3 +671,32 @@ def test_pending_report_fixture_is_well_formed(folder: Path, terms: ReportTerms)
         assert report["subject"] == {"reference": f"Patient/{short}-patient"}
     text = json.dumps(scenario["expected"])
     assert "null" not in text
+
+
+@pytest.mark.parametrize("folder", PENDING, ids=lambda p: p.name)
+def test_pending_fixture_text_agrees_with_its_expected_report_findings(
+    folder: Path, terms: ReportTerms
+) -> None:
+    """The text part of each scenario: every expected report classification is what the text says."""
+    bundle = json.loads((folder / "bundle.json").read_text())
+    expected = json.loads((folder / "scenario.json").read_text())["expected"]
+    reports = {
+        f"DiagnosticReport/{e['resource']['id']}": e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    }
+    for fracture in expected.get("fractures", []):
+        classification = fracture.get("report", {}).get("classification")
+        if classification is None:
+            continue
+        said = set()
+        for ref in fracture["evidence"]:
+            if ref in reports:
+                report = reports[ref]
+                text = extract_report_text(report.get("conclusion"), report.get("presentedForm")).text
+                said |= {
+                    (f.level, f.region if f.level is None else None, f.classification)
+                    for f in find_fracture_mentions(text, terms)
+                }
+        key = fracture.get("level"), None if "level" in fracture else fracture.get("region")
+        assert (*key, classification) in said, (folder.name, said)

@@ -740,7 +740,7 @@ def _clause_mentions(
         if (
             mentions
             and terms.gap_to_level.match(s[mentions[-1].end : start])
-            and start - mentions[-1].end <= 6
+            and start - mentions[-1].end <= 12
         ):
             previous = mentions[-1]
             previous.end = max(previous.end, end)
