@@ -547,10 +547,20 @@ def test_duplicate_conclusion_and_impression_give_one_finding(terms: ReportTerms
     assert len(find_fracture_mentions(text, terms)) == 1
 
 
-def test_hostile_text_is_fast_and_safe(terms: ReportTerms) -> None:
-    hostile = ("compression fracture of T12 and L1 " * 2000 + "(" * 5000 + "L1-" * 5000)[:65536]
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        ("compression fracture of T12 and L1 " * 2000 + "(" * 5000 + "L1-" * 5000)[:65536],
+        ("No " * 20000 + "compression fracture")[:65536],
+        "Compression fracture of T12, " * 2200,
+        "Acute compression fracture of L1 with marrow edema. " * 1300,
+    ],
+    ids=["mixed", "one-long-negation", "one-long-sentence", "many-sentences"],
+)
+def test_hostile_text_is_bounded_and_safe(hostile: str, terms: ReportTerms) -> None:
     findings = find_fracture_mentions(hostile, terms)
     assert all(len(f.quote) <= QUOTE_LIMIT for f in findings)
+    assert len(findings) <= 50 * 8  # the per-text caps bound the work (speed: benchmarks/)
 
 
 # ---- modality --------------------------------------------------------------------------------

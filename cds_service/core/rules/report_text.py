@@ -37,6 +37,14 @@ ELLIPSIS = "…"
 _LEVEL_REACH = 80
 _REGION_REACH = 40
 _STRUCTURE_REACH = 30
+# Bounded work per report, far above real reports: a "sentence" longer than _SENTENCE_LIMIT
+# (hostile or unpunctuated text) is analysed in pieces cut at blanks; at most _SENTENCES_PER_TEXT
+# sentences, _PHRASES_PER_SENTENCE fracture phrases per sentence and _ANALYSED_CHARACTERS characters
+# of sentences are analysed per text.
+_SENTENCE_LIMIT = 400
+_SENTENCES_PER_TEXT = 50
+_PHRASES_PER_SENTENCE = 8
+_ANALYSED_CHARACTERS = 12000
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +475,15 @@ def _sentence_bounds(text: str, terms: ReportTerms, cuts: list[int]) -> list[int
             if word and word.group(1).rstrip(".").lower() in terms.abbreviations:
                 continue
         bounds.append(m.end())
-    return sorted(set(bounds))
+    ordered = sorted(set(bounds))
+    pieces = [0]
+    for a, b in pairwise(ordered):
+        while b - a > _SENTENCE_LIMIT:
+            blank = text.rfind(" ", a + _SENTENCE_LIMIT // 2, a + _SENTENCE_LIMIT)
+            a = blank + 1 if blank != -1 else a + _SENTENCE_LIMIT
+            pieces.append(a)
+        pieces.append(b)
+    return pieces
 
 
 def _parse_levels(expr: str, terms: ReportTerms) -> tuple[str, ...]:
@@ -544,12 +560,15 @@ def _level_refs(s: str, terms: ReportTerms, mentions: list[tuple[int, int]]) -> 
 def _resolve(spans: list[_Span]) -> list[_Span]:
     """Overlapping cues: the longest wins; identical spans of several kinds all stay."""
     kept: list[_Span] = []
+    if not spans:
+        return kept
+    covered = bytearray(max(span.end for span in spans))
+    taken: set[tuple[int, int]] = set()
     for span in sorted(spans, key=lambda x: (-(x.end - x.start), x.start)):
-        if all(
-            (span.start, span.end) == (k.start, k.end) or span.end <= k.start or span.start >= k.end
-            for k in kept
-        ):
+        if (span.start, span.end) in taken or not any(covered[span.start : span.end]):
             kept.append(span)
+            taken.add((span.start, span.end))
+            covered[span.start : span.end] = b"\x01" * (span.end - span.start)
     return sorted(kept, key=lambda x: x.start)
 
 
@@ -790,13 +809,20 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
     starts, states, cuts = _sections(text, terms)
     bounds = _sentence_bounds(text, terms, cuts)
     by_sentence: dict[int, list[tuple[int, int, str]]] = {}
-    for index in sorted({bisect_right(bounds, position) - 1 for position in anchors}):
+    budget = _ANALYSED_CHARACTERS
+    for index in sorted({bisect_right(bounds, position) - 1 for position in anchors})[:_SENTENCES_PER_TEXT]:
         a = bounds[index]
         b = bounds[index + 1] if index + 1 < len(bounds) else len(text)
         if not states[bisect_right(starts, a) - 1][1]:
             continue
+        budget -= b - a
+        if budget < 0:
+            break
         for m in terms.fracture.finditer(text, a, b):
-            by_sentence.setdefault(index, []).append((m.start(), m.end(), m.lastgroup or "implicit"))
+            phrases = by_sentence.setdefault(index, [])
+            phrases.append((m.start(), m.end(), m.lastgroup or "implicit"))
+            if len(phrases) >= _PHRASES_PER_SENTENCE:
+                break
     findings: list[TextFinding] = []
     seen: set[tuple[str | None, str | None, str, str]] = set()
     for index in sorted(by_sentence):
