@@ -143,6 +143,18 @@ def main() -> int:
         f"median {statistics.median(extraction):.3f} ms"
     )
     print(f"findings per pass: {findings // 40}")
+    hostile = {
+        "64 kB mixed fracture words and brackets": (
+            "compression fracture of T12 and L1 " * 2000 + "(" * 5000 + "L1-" * 5000
+        )[:65536],
+        "64 kB of 'No' then a fracture": ("No " * 20000 + "compression fracture")[:65536],
+        "64 kB one sentence of fractures": "Compression fracture of T12, " * 2200,
+        "64 kB of 1300 fracture sentences": "Acute compression fracture of L1 with marrow edema. " * 1300,
+    }
+    for name, text in hostile.items():
+        t0 = time.perf_counter()
+        find_fracture_mentions(text, terms)
+        print(f"hostile, {name}: {(time.perf_counter() - t0) * 1000:.1f} ms")
     return 0 if mean <= 1.0 else 1
 
 

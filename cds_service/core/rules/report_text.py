@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -364,9 +364,8 @@ def extract_report_text(conclusion: object, presented_form: object, limit: int =
     budget = max(0, limit)
     truncated = False
     saw_unreadable = False
-    if isinstance(conclusion, str) and conclusion.strip():
-        if len(conclusion) > budget:
-            truncated = True
+    if isinstance(conclusion, str) and conclusion[:budget].strip():
+        truncated = len(conclusion) > budget
         parts.append(conclusion[:budget])
         budget -= len(parts[-1])
     attachments: Sequence[object]
@@ -847,7 +846,7 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
             if dedupe in seen:
                 continue
             seen.add(dedupe)
-            findings.append(TextFinding(level, region, label, quote, section))  # type: ignore[arg-type]
+            findings.append(TextFinding(level, region, cast(Classification, label), quote, section))
     return tuple(findings)
 
 
