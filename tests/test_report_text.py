@@ -64,6 +64,13 @@ def test_latin1_charset_is_honoured() -> None:
     assert "dème L1" in got.text
 
 
+def test_utf16_charset_is_not_mistaken_for_binary() -> None:
+    got = extract_report_text(
+        None, [{"contentType": "text/plain; charset=UTF-16", "data": b64("Acute L1.", "utf-16")}]
+    )
+    assert got.text == "Acute L1."
+
+
 def test_base64_with_whitespace_and_missing_padding() -> None:
     data = b64("Compression fracture of L1.")
     messy = "\n ".join(data[i : i + 8] for i in range(0, len(data), 8)).rstrip("=")

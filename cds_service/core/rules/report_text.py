@@ -341,7 +341,8 @@ def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | Non
         return None, False
     truncated = more or len(raw) > budget
     raw = raw[:budget]
-    if not raw or b"\x00" in raw:
+    wide = (charset or "").lower().replace("-", "").startswith(("utf16", "utf32"))
+    if not raw or (b"\x00" in raw and not wide):
         return None, False
     try:
         decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
