@@ -1,0 +1,866 @@
+"""Radiology report text: read it safely, find the vertebral fractures it asserts (clinical-rules §7).
+
+Pure functions over decoded JSON and strings: no Flask, no I/O beyond the one data file read by
+`load_report_terms`, no clock. Every clinical word (fracture words, levels, cues, headings,
+modality words) lives in `cds_service/knowledge/report-terms.json`; this module only knows how to
+compile those lists into regular expressions once and how to apply the §7 scope and precedence
+rules. medspacy's ConText was measured first and is far over the budget (docs/report-text.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import html
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from itertools import pairwise
+from typing import Any, Literal, cast
+
+import orjson
+
+Classification = Literal["negated", "uncertain", "acute", "chronic", "unqualified"]
+
+# Within one sentence the same level can be named by two fracture phrases ("no new fracture of
+# L1; chronic L1 deformity"): the more informative assertion is kept.
+_INFORMATIVE: dict[str, int] = {"acute": 4, "chronic": 3, "unqualified": 2, "uncertain": 1, "negated": 0}
+QUOTE_LIMIT = 200
+ELLIPSIS = "…"
+# How far (characters) a level / region may stand from the fracture words it is attached to, and
+# how far a structure word ("disc", "transverse process") may stand from a level to claim it.
+_LEVEL_REACH = 80
+_REGION_REACH = 40
+_STRUCTURE_REACH = 30
+# Bounded work per report, far above real reports: a "sentence" longer than _SENTENCE_LIMIT
+# (hostile or unpunctuated text) is analysed in pieces cut at blanks; at most _SENTENCES_PER_TEXT
+# sentences, _PHRASES_PER_SENTENCE fracture phrases per sentence and _ANALYSED_CHARACTERS characters
+# of sentences are analysed per text.
+_SENTENCE_LIMIT = 400
+_SENTENCES_PER_TEXT = 50
+_PHRASES_PER_SENTENCE = 8
+_ANALYSED_CHARACTERS = 12000
+
+
+# --------------------------------------------------------------------------------------------
+# Terms: the data file compiled once.
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    letter: str
+    count: int
+    counts: bool
+    region: str
+
+
+@dataclass(frozen=True)
+class ReportTerms:
+    """Every compiled pattern the engine needs; built by `load_report_terms`, shared read-only."""
+
+    fracture: re.Pattern[str]
+    anchor_stems: tuple[str, ...]
+    level_expression: re.Pattern[str]
+    level_token: re.Pattern[str]
+    prefix_segment: Mapping[str, str]
+    segments: Mapping[str, _Segment]
+    level_order: Mapping[str, int]
+    ordered_levels: tuple[str, ...]
+    range_words: frozenset[str]
+    region: re.Pattern[str]
+    region_of_group: Mapping[str, tuple[str, bool]]
+    vertebral: re.Pattern[str]
+    structure: re.Pattern[str]
+    structure_stop: re.Pattern[str]
+    adjacent_pair_words: re.Pattern[str]
+    mr_levels: frozenset[str]
+    mr_follower: re.Pattern[str]
+    mr_precursor: re.Pattern[str]
+    heading: re.Pattern[str]
+    heading_section: Mapping[str, tuple[str, bool]]
+    boundary: re.Pattern[str]
+    abbreviation_word: re.Pattern[str]
+    abbreviations: frozenset[str]
+    enumerator: re.Pattern[str]
+    cues: tuple[tuple[str, re.Pattern[str]], ...]
+    not_about_fracture: re.Pattern[str]
+    comparison_precursor: re.Pattern[str]
+    terminator: re.Pattern[str]
+    gap_to_level: re.Pattern[str]
+    conjunction: re.Pattern[str]
+    modality_words: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+def _fragment(term: str) -> str:
+    """A data term as a regex fragment: ' ?' = optional blank or hyphen, ' ' = blanks or hyphens."""
+    return term.replace(" ?", r"[\s\-]*").replace(" ", r"[\s\-]+")
+
+
+def _bounded(term: str) -> str:
+    body = _fragment(term)
+    if not re.search(r"[A-Za-z]", term):
+        return f"(?:{body})"
+    return rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])"
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    # Longer terms first: at one position the regex takes the first alternative that matches.
+    return "|".join(_bounded(t) for t in sorted(set(terms), key=len, reverse=True))
+
+
+def _compile(terms: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(_alternation(terms), re.IGNORECASE)
+
+
+def _compile_words(terms: Iterable[str]) -> re.Pattern[str]:
+    """Word terms behind one shared word-start gate: most positions fail at once (speed)."""
+    alternatives = "|".join(
+        f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in sorted(set(terms), key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})", re.IGNORECASE)
+
+
+def _separator(words: Iterable[str]) -> str:
+    parts = []
+    for word in sorted(set(words), key=len, reverse=True):
+        if re.fullmatch(r"[A-Za-z ]+", word):
+            parts.append(r"\s+" + _fragment(word) + r"\s+")
+        else:
+            parts.append(r"\s*" + r"\s*".join(re.escape(p) for p in word.split()) + r"\s*")
+    return "(?:" + "|".join(parts) + ")"
+
+
+def _build(doc: Mapping[str, Any]) -> ReportTerms:
+    levels = doc["levels"]
+    segments: dict[str, _Segment] = {}
+    prefix_segment: dict[str, str] = {}
+    ordered: list[str] = []
+    for seg in levels["segments"]:
+        letter = str(seg["segment"])
+        segments[letter] = _Segment(letter, int(seg["count"]), bool(seg["counts"]), str(seg["region"]))
+        for prefix in seg["prefixes"]:
+            prefix_segment[str(prefix).lower()] = letter
+        ordered += [f"{letter}{n}" for n in range(1, int(seg["count"]) + 1)]
+    prefixes = "|".join(
+        re.escape(p) for seg in levels["segments"] for p in sorted(seg["prefixes"], key=len, reverse=True)
+    )
+    item = rf"(?<![A-Za-z0-9])(?:{prefixes})[\-\s]?\d{{1,2}}(?![0-9A-Za-z])"
+    range_sep = _separator(levels["rangeWords"])
+    list_sep = _separator(levels["listWords"])
+    expression = rf"(?-i:{item}(?:{range_sep}(?:{item}|\d{{1,2}}(?![0-9A-Za-z%]|\.\d))|{list_sep}{item})*)"
+    range_words = frozenset(str(w).lower() for w in levels["rangeWords"])
+    range_alt = "|".join(
+        re.escape(w) if not w.isalpha() else rf"\b{w}\b" for w in sorted(range_words, key=len, reverse=True)
+    )
+    level_token = re.compile(
+        rf"(?P<lvl>(?P<pfx>{prefixes})[\-\s]?(?P<n>\d{{1,2}}))|(?P<num>\d{{1,2}})|(?P<rng>{range_alt})",
+        re.IGNORECASE,
+    )
+
+    fracture_doc = doc["fracture"]
+    groups = []
+    for name in ("withLevel", "implicit", "needsLocation"):
+        terms = [str(t) for t in fracture_doc[name]]
+        alt = "|".join(
+            f"(?:{_fragment(t)})(?![A-Za-z0-9])".replace("{level}", f"(?-i:{item})")
+            for t in sorted(terms, key=len, reverse=True)
+        )
+        groups.append(f"(?P<{name}>{alt})")
+    # One shared word-start gate: most positions fail before any alternative is tried (speed).
+    fracture = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z])(?:" + "|".join(groups) + ")", re.IGNORECASE)
+
+    region_groups: dict[str, tuple[str, bool]] = {}
+    region_parts = []
+    for index, entry in enumerate(doc["regions"]["entries"]):
+        group = f"r{index}"
+        region_groups[group] = (str(entry["region"]), bool(entry["counts"]))
+        words = "|".join(
+            f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in sorted(entry["patterns"], key=len, reverse=True)
+        )
+        region_parts.append(f"(?P<{group}>{words})")
+    region = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z])(?:" + "|".join(region_parts) + ")", re.IGNORECASE)
+
+    excl = doc["exclusions"]
+    mr = doc["mrSequence"]
+    heading_section: dict[str, tuple[str, bool]] = {}
+    for entry in doc["sections"]["entries"]:
+        for heading in entry["headings"]:
+            heading_section[" ".join(str(heading).lower().split())] = (
+                str(entry["section"]),
+                bool(entry["counts"]),
+            )
+    heading_alt = "|".join(
+        _fragment(re.escape(h).replace(r"\ ", " ")) for h in sorted(heading_section, key=len, reverse=True)
+    )
+    heading = re.compile(
+        rf"(?:^|(?<=[.!?])[ \t]+)[ \t]*(?P<h>{heading_alt})[ \t]*(?::|$)", re.IGNORECASE | re.MULTILINE
+    )
+    cue_doc = doc["cues"]
+    cues = tuple(
+        (name, _compile_words(cue_doc[name]))
+        for name in (
+            "negationPre",
+            "negationPost",
+            "uncertaintyPre",
+            "uncertaintyPost",
+            "acute",
+            "chronic",
+            "chronicAboutFracture",
+            "ageIndeterminate",
+        )
+    )
+    modality_words = []
+    for entry in doc["modality"]["entries"]:
+        abbreviations = "|".join(re.escape(a) for a in sorted(entry["abbreviations"], key=len, reverse=True))
+        pattern = rf"(?<![A-Za-z0-9])(?:{abbreviations})(?![A-Za-z0-9])|(?i:{_alternation(entry['words'])})"
+        modality_words.append((str(entry["modality"]), re.compile(pattern)))
+    return ReportTerms(
+        fracture=fracture,
+        anchor_stems=tuple(str(a).lower() for a in fracture_doc["anchors"]),
+        level_expression=re.compile(expression),
+        level_token=level_token,
+        prefix_segment=prefix_segment,
+        segments=segments,
+        level_order={level: i for i, level in enumerate(ordered)},
+        ordered_levels=tuple(ordered),
+        range_words=range_words,
+        region=region,
+        region_of_group=region_groups,
+        vertebral=_compile_words(doc["regions"]["vertebralWords"]),
+        structure=_compile_words(excl["structures"]),
+        structure_stop=re.compile(r"[,;.]|\b(?:and|with|or|but|without)\b", re.IGNORECASE),
+        adjacent_pair_words=re.compile(
+            r"[\s\-]*(?:" + _alternation(excl["adjacentPairLevelWords"]) + ")", re.IGNORECASE
+        ),
+        mr_levels=frozenset(mr["levels"]),
+        mr_follower=re.compile(r"[\s\-/]*(?:" + _alternation(mr["followers"]) + ")", re.IGNORECASE),
+        mr_precursor=re.compile("(?:" + _alternation(mr["precursors"]) + r")[\s\-]*$", re.IGNORECASE),
+        heading=heading,
+        heading_section=heading_section,
+        boundary=re.compile(
+            r"(?P<stop>[.!?]+[\"')\]]*)(?=\s)|\n[ \t]*\n"
+            r"|\n(?=[ \t]*(?:[-*•·]|\d{1,2}[.)])\s)|\n(?=[ \t]*[A-Z][a-z])|\f"
+        ),
+        abbreviation_word=re.compile(r"([A-Za-z][A-Za-z.]*)$"),
+        abbreviations=frozenset(str(a).lower() for a in doc["sentences"]["abbreviations"]),
+        enumerator=re.compile(r"^(?:\s*(?:[-*•·]|\d{1,2}[.)])\s+)+"),
+        cues=cues,
+        not_about_fracture=re.compile(
+            r"[\s\-]*(?:" + _alternation(cue_doc["notAboutFracture"]) + ")", re.IGNORECASE
+        ),
+        comparison_precursor=re.compile(
+            "(?:" + _alternation(cue_doc["comparisonPrecursors"]) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$",
+            re.IGNORECASE,
+        ),
+        terminator=_compile(cue_doc["terminators"]),
+        gap_to_level=re.compile(r"^[\s,]*(?:(?:at|of|involving|the|and|or)\s+)*$", re.IGNORECASE),
+        conjunction=re.compile(r",|\b(?:and|as well as|also|plus)\b", re.IGNORECASE),
+        modality_words=tuple(modality_words),
+    )
+
+
+def load_report_terms(path: Traversable | None = None) -> ReportTerms:
+    """Compile the term file (default: the packaged report-terms.json); once at start, never per call."""
+    if path is None:
+        return _default_terms()
+    return _build(orjson.loads(path.read_bytes()))
+
+
+@lru_cache(maxsize=1)
+def _default_terms() -> ReportTerms:
+    return _build(orjson.loads((files("cds_service") / "knowledge" / "report-terms.json").read_bytes()))
+
+
+# --------------------------------------------------------------------------------------------
+# Text extraction: conclusion + presentedForm, capped, tolerant of any JSON shape.
+
+
+@dataclass(frozen=True, slots=True)
+class ReportText:
+    text: str
+    unreadable: bool = False
+    truncated: bool = False
+
+
+# Parts of one report (conclusion, each attachment) are joined by a form feed: the section
+# heading state restarts at each part.
+PART_SEPARATOR = "\n\f\n"
+_TEXT_TYPES = frozenset({"text/plain", "text/html"})
+_B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
+_HTML_DROP = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.IGNORECASE | re.DOTALL
+)
+_HTML_BLOCK = re.compile(
+    r"<\s*/?\s*(?:p|div|li|ul|ol|tr|table|h[1-6]|section|article|header|footer|blockquote|pre|hr|dt|dd)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>|<\s*/?\s*t[dh]\b[^<>]*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^<>]*>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+
+
+def _strip_html(raw: str) -> str:
+    text = _HTML_DROP.sub(" ", raw)
+    text = _HTML_BLOCK.sub("\n\n", text)
+    text = _HTML_BREAK.sub("\n", text)
+    text = _HTML_TAG.sub("", text)
+    return html.unescape(text)
+
+
+def _media_type(content_type: object) -> tuple[str, str | None]:
+    if not isinstance(content_type, str):
+        return "", None
+    main, *params = content_type.split(";")
+    charset = None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'") or None
+    return main.strip().lower(), charset
+
+
+def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | None, bool]:
+    """Base64 text, at most `budget` bytes decoded; (None, _) when it is not readable text."""
+    # Cap before decoding: 4 base64 characters carry 3 bytes; a little slack for line breaks.
+    wanted = (budget + 3) // 3 * 4
+    head = data[: wanted + wanted // 8 + 16]
+    clean = _B64_JUNK.sub("", head.replace("-", "+").replace("_", "/"))
+    more = len(head) < len(data) or len(clean) > wanted
+    clean = clean[:wanted]
+    if len(clean) % 4 == 1:
+        clean = clean[:-1]
+    clean += "=" * (-len(clean) % 4)
+    try:
+        raw = base64.b64decode(clean)
+    except (binascii.Error, ValueError):
+        return None, False
+    truncated = more or len(raw) > budget
+    raw = raw[:budget]
+    wide = (charset or "").lower().replace("-", "").startswith(("utf16", "utf32"))
+    if not raw or (b"\x00" in raw and not wide):
+        return None, False
+    try:
+        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(raw, final=not truncated)
+    if len(_CONTROL.findall(text)) > max(1, len(text) // 20):
+        return None, False
+    return text, truncated
+
+
+def extract_report_text(conclusion: object, presented_form: object, limit: int = 65536) -> ReportText:
+    """Readable text of one report: `conclusion`, then text/plain and text/html attachments.
+
+    At most `limit` characters are read in total (base64 is cut before decoding). `unreadable` is
+    True when there is no text but there was something to read: a `url`-only attachment (never
+    fetched), undecodable or binary data, or a non-text attachment.
+    """
+    parts: list[str] = []
+    budget = max(0, limit)
+    truncated = False
+    saw_unreadable = False
+    if isinstance(conclusion, str) and conclusion[:budget].strip():
+        truncated = len(conclusion) > budget
+        parts.append(conclusion[:budget])
+        budget -= len(parts[-1])
+    attachments: Sequence[object]
+    if isinstance(presented_form, dict):
+        attachments = [presented_form]
+    elif isinstance(presented_form, list):
+        attachments = presented_form
+    else:
+        attachments = []
+    for attachment in attachments:
+        if not isinstance(attachment, dict):
+            continue
+        media, charset = _media_type(attachment.get("contentType"))
+        data = attachment.get("data")
+        if data is None:
+            if attachment.get("url") is not None:
+                saw_unreadable = True
+            continue
+        if media not in _TEXT_TYPES and media != "":
+            saw_unreadable = True
+            continue
+        if not isinstance(data, str):
+            saw_unreadable = True
+            continue
+        if budget <= 0:
+            truncated = True
+            continue
+        text, cut = _decode_data(data, charset, budget)
+        if text is None:
+            saw_unreadable = True
+            continue
+        truncated = truncated or cut
+        text = text[:budget]
+        budget -= len(text)
+        if media == "text/html" or (media == "" and "<" in text and ">" in text):
+            text = _strip_html(text)
+        if text.strip():
+            parts.append(text)
+    return ReportText(
+        PART_SEPARATOR.join(parts), unreadable=saw_unreadable and not parts, truncated=truncated
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Text findings.
+
+
+@dataclass(frozen=True, slots=True)
+class TextFinding:
+    level: str | None
+    region: str | None
+    classification: Classification
+    quote: str
+    section: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int
+    end: int
+    kind: str
+
+
+@dataclass(slots=True)
+class _LevelRef:
+    start: int
+    end: int
+    levels: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Mention:
+    start: int
+    end: int
+    kind: str
+    levels: list[_LevelRef]
+    regions: list[tuple[int, int, str, bool]]
+
+
+def _sections(text: str, terms: ReportTerms) -> tuple[list[int], list[tuple[str | None, bool]], list[int]]:
+    starts: list[int] = [0]
+    states: list[tuple[str | None, bool]] = [(None, True)]
+    cuts: list[int] = []
+    marks: list[tuple[int, int, str | None, bool]] = []
+    for m in terms.heading.finditer(text):
+        name = " ".join(m.group("h").lower().replace("-", " ").split())
+        section, counts = terms.heading_section.get(name, (None, True))
+        marks.append((m.start("h"), m.end(), section, counts))
+    position = text.find("\f")
+    while position != -1:
+        marks.append((position, position + 1, None, True))
+        position = text.find("\f", position + 1)
+    for start, end, section, counts in sorted(marks):
+        starts.append(start)
+        states.append((section, counts))
+        cuts += [start, end]
+    return starts, states, cuts
+
+
+def _sentence_bounds(text: str, terms: ReportTerms, cuts: list[int]) -> list[int]:
+    bounds = [0, len(text), *cuts]
+    for m in terms.boundary.finditer(text):
+        stop = m.group("stop")
+        if stop is not None and stop.startswith("."):
+            word = terms.abbreviation_word.search(text, max(0, m.start() - 12), m.start())
+            if word and word.group(1).rstrip(".").lower() in terms.abbreviations:
+                continue
+        bounds.append(m.end())
+    ordered = sorted(set(bounds))
+    pieces = [0]
+    for a, b in pairwise(ordered):
+        while b - a > _SENTENCE_LIMIT:
+            blank = text.rfind(" ", a + _SENTENCE_LIMIT // 2, a + _SENTENCE_LIMIT)
+            a = blank + 1 if blank != -1 else a + _SENTENCE_LIMIT
+            pieces.append(a)
+        pieces.append(b)
+    return pieces
+
+
+def _parse_levels(expr: str, terms: ReportTerms) -> tuple[str, ...]:
+    """'T11, T12 and L1' -> (T11, T12, L1); 'T11-L1' -> every level between; 'L4-5' -> (L4, L5)."""
+    out: list[str] = []
+    letter: str | None = None
+    pending_range = False
+    for tok in terms.level_token.finditer(expr):
+        if tok.group("rng"):
+            pending_range = bool(out)
+            continue
+        if tok.group("lvl"):
+            letter = terms.prefix_segment.get(tok.group("pfx").lower())
+            number = tok.group("n")
+        else:
+            number = tok.group("num")
+        if letter is None or not number.isdigit():
+            continue
+        level = f"{letter}{int(number)}"
+        if level not in terms.level_order:
+            pending_range = False
+            continue
+        if pending_range and out:
+            a, b = terms.level_order[out[-1]], terms.level_order[level]
+            lo, hi = min(a, b), max(a, b)
+            out += [lv for lv in terms.ordered_levels[lo : hi + 1] if lv not in out]
+        elif level not in out:
+            out.append(level)
+        pending_range = False
+    return tuple(out)
+
+
+def _window_after(s: str, end: int, terms: ReportTerms, limit: int) -> str:
+    after = s[end : min(len(s), end + _STRUCTURE_REACH, limit)]
+    stop = terms.structure_stop.search(after)
+    return after[: stop.start()] if stop else after
+
+
+def _window_before(s: str, start: int, terms: ReportTerms, limit: int) -> str:
+    before = s[max(0, start - _STRUCTURE_REACH, limit) : start]
+    last = None
+    for last in terms.structure_stop.finditer(before):  # noqa: B007 - the last stop is wanted
+        pass
+    return before[last.end() :] if last else before
+
+
+def _level_refs(s: str, terms: ReportTerms, mentions: list[tuple[int, int]]) -> list[_LevelRef]:
+    refs: list[_LevelRef] = []
+    for m in terms.level_expression.finditer(s):
+        levels = _parse_levels(m.group(0), terms)
+        if not levels:
+            continue
+        after_limit = min([ms for ms, _ in mentions if ms >= m.end()] or [len(s)])
+        before_limit = max([me for _, me in mentions if me <= m.start()] or [0])
+        after = _window_after(s, m.end(), terms, after_limit)
+        before = _window_before(s, m.start(), terms, before_limit)
+        if terms.structure.search(after) or terms.structure.search(before):
+            continue
+        if (
+            len(levels) == 2
+            and abs(terms.level_order[levels[0]] - terms.level_order[levels[1]]) == 1
+            and terms.adjacent_pair_words.match(s, m.end())
+        ):
+            continue  # "T12-L1 level", "L4-5 disc": a disc level, not two vertebrae
+        if set(levels) <= terms.mr_levels and (
+            terms.mr_follower.match(s, m.end())
+            or terms.mr_precursor.search(s, max(0, m.start() - 16), m.start())
+        ):
+            continue  # "T2 hyperintense", "on T1": MR sequences
+        refs.append(_LevelRef(m.start(), m.end(), levels))
+    return refs
+
+
+def _resolve(spans: list[_Span]) -> list[_Span]:
+    """Overlapping cues: the longest wins; identical spans of several kinds all stay."""
+    kept: list[_Span] = []
+    if not spans:
+        return kept
+    covered = bytearray(max(span.end for span in spans))
+    taken: set[tuple[int, int]] = set()
+    for span in sorted(spans, key=lambda x: (-(x.end - x.start), x.start)):
+        if (span.start, span.end) in taken or not any(covered[span.start : span.end]):
+            kept.append(span)
+            taken.add((span.start, span.end))
+            covered[span.start : span.end] = b"\x01" * (span.end - span.start)
+    return sorted(kept, key=lambda x: x.start)
+
+
+def _cues(s: str, terms: ReportTerms) -> list[_Span]:
+    spans: list[_Span] = []
+    for kind, pattern in terms.cues:
+        for m in pattern.finditer(s):
+            spans.append(_Span(m.start(), m.end(), kind))
+    kept = []
+    for span in _resolve(spans):
+        if span.kind in ("acute", "chronic", "chronicAboutFracture") and terms.not_about_fracture.match(
+            s, span.end
+        ):
+            continue  # "acute back pain", "known osteoporosis", "prior MRI"
+        if span.kind == "chronicAboutFracture" and terms.comparison_precursor.search(
+            s, max(0, span.start - 40), span.start
+        ):
+            continue  # "compared with prior", "since prior"
+        kept.append(span)
+    return kept
+
+
+def _acuity(kind: str) -> str | None:
+    if kind == "acute":
+        return "acute"
+    if kind in ("chronic", "chronicAboutFracture"):
+        return "chronic"
+    return None
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, max(a[0], b[0]) - min(a[1], b[1]))
+
+
+def _quote(sentence: str, start: int, end: int, terms: ReportTerms) -> str:
+    lead = terms.enumerator.match(sentence)
+    offset = lead.end() if lead else 0
+    body = sentence[offset:]
+    text = " ".join(body.split())
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    m_start = len(" ".join(body[: max(0, start - offset)].split()))
+    m_end = m_start + len(" ".join(sentence[start:end].split()))
+    room = QUOTE_LIMIT - 2
+    begin = max(0, min(m_start - (room - (m_end - m_start)) // 3, len(text) - room))
+    stop = min(len(text), begin + room)
+    if begin > 0:
+        space = text.find(" ", begin, m_start + 1)
+        begin = space + 1 if space != -1 else begin
+    if stop < len(text):
+        space = text.rfind(" ", max(m_end, begin), stop)
+        stop = space if space != -1 else stop
+    return (ELLIPSIS if begin > 0 else "") + text[begin:stop].strip() + (ELLIPSIS if stop < len(text) else "")
+
+
+def _classify_clause(
+    s: str, a: int, b: int, mentions: list[_Mention], cues: list[_Span], terms: ReportTerms
+) -> list[tuple[_Mention, str | None, str | None, bool, str]]:
+    """(mention, level, region, counts, classification) for one clause [a, b) of sentence s."""
+    clause_cues = [c for c in cues if a <= c.start and c.end <= b]
+    ordered = sorted(mentions, key=lambda m: m.start)
+    # The part of the clause whose acuity words describe each mention (clinical-rules §7: "the cue
+    # next to it"): between two mentions the last conjunction splits post- from pre-modifiers.
+    seg_bounds: list[tuple[int, int]] = []
+    for i, mention in enumerate(ordered):
+        lo = a if i == 0 else seg_bounds[-1][1]
+        if i + 1 < len(ordered):
+            nxt = ordered[i + 1]
+            gap_start, gap_end = mention.end, nxt.start
+            split = None
+            for conj in terms.conjunction.finditer(s, gap_start, max(gap_start, gap_end)):
+                split = conj.start()
+            hi = split if split is not None else (gap_start + gap_end) // 2
+        else:
+            hi = b
+        seg_bounds.append((lo, max(lo, hi)))
+    results: list[tuple[_Mention, str | None, str | None, bool, str]] = []
+    for mention, (lo, hi) in zip(ordered, seg_bounds, strict=True):
+        negated = any(
+            (c.kind == "negationPre" and c.end <= mention.start)
+            or (c.kind == "negationPost" and c.start >= mention.end)
+            for c in clause_cues
+        )
+        uncertain = any(
+            (c.kind == "uncertaintyPre" and c.end <= mention.start)
+            or (c.kind == "uncertaintyPost" and c.start >= mention.end)
+            for c in clause_cues
+        )
+        blockers = [
+            c.start
+            for c in clause_cues
+            if c.kind in ("negationPre", "uncertaintyPre") and c.start >= mention.end
+        ]
+        acuity = [
+            c
+            for c in clause_cues
+            if lo <= c.start < hi
+            and _acuity(c.kind)
+            and not (c.start >= mention.end and any(bp < c.start for bp in blockers))
+        ]
+        classes = {_acuity(c.kind) for c in acuity}
+        targets: list[tuple[str | None, str | None, bool, tuple[int, int]]] = []
+        for ref in mention.levels:
+            for name in ref.levels:
+                segment = terms.segments[name[0]]
+                targets.append((name, segment.region, segment.counts, (ref.start, ref.end)))
+        if not targets:
+            for r_start, r_end, r_name, r_counts in mention.regions:
+                targets.append((None, r_name, r_counts, (r_start, r_end)))
+        if not targets:
+            targets.append((None, None, True, (mention.start, mention.end)))
+        for level, region, counts, pos in targets:
+            if negated:
+                label = "negated"
+            elif uncertain:
+                label = "uncertain"
+            else:
+                label = "unqualified"
+                # A cue right before a level after the fracture words ("..., not L1", "possibly L1").
+                for c in clause_cues:
+                    if (
+                        c.kind in ("negationPre", "uncertaintyPre")
+                        and mention.end <= c.end <= pos[0]
+                        and terms.gap_to_level.match(s[c.end : pos[0]])
+                    ):
+                        label = "negated" if c.kind == "negationPre" else "uncertain"
+                if label == "unqualified" and acuity:
+                    if len(classes) > 1 and len(targets) > 1:
+                        nearest = min(
+                            acuity, key=lambda c: (_distance((c.start, c.end), pos), c.start > pos[0])
+                        )
+                        label = _acuity(nearest.kind) or "unqualified"
+                    else:
+                        label = "acute" if "acute" in classes else "chronic"
+            results.append((mention, level, region, counts, label))
+    return results
+
+
+def _analyse_sentence(
+    s: str, spans: list[tuple[int, int, str]], terms: ReportTerms
+) -> list[tuple[str | None, str | None, str, int, int]]:
+    """(level, region, classification, mention start, mention end) for one sentence."""
+    level_refs = _level_refs(s, terms, [(a, b) for a, b, _ in spans])
+    regions: list[tuple[int, int, str, bool]] = []
+    for m in terms.region.finditer(s):
+        if m.lastgroup is None:
+            continue
+        after = _window_after(s, m.end(), terms, len(s))
+        if terms.structure.search(after):
+            continue
+        name, in_scope = terms.region_of_group[m.lastgroup]
+        regions.append((m.start(), m.end(), name, in_scope))
+    clause_bounds = [0, *(t.start() for t in terms.terminator.finditer(s)), len(s)]
+    cues = _cues(s, terms)
+    has_vertebral = terms.vertebral.search(s) is not None
+    out: list[tuple[str | None, str | None, str, int, int]] = []
+    for a, b in pairwise(clause_bounds):
+        mentions = _clause_mentions(s, a, b, spans, level_refs, regions, terms, has_vertebral)
+        if not mentions:
+            continue
+        for mention, level, region, counts, label in _classify_clause(s, a, b, mentions, cues, terms):
+            if counts:
+                out.append((level, region, label, mention.start, mention.end))
+    return out
+
+
+def _clause_mentions(
+    s: str,
+    a: int,
+    b: int,
+    spans: list[tuple[int, int, str]],
+    level_refs: list[_LevelRef],
+    regions: list[tuple[int, int, str, bool]],
+    terms: ReportTerms,
+    has_vertebral: bool,
+) -> list[_Mention]:
+    """The fracture phrases of one clause with the levels and regions attached to each."""
+    refs = [r for r in level_refs if a <= r.start < b]
+    mentions: list[_Mention] = []
+    for start, end, kind in sorted(spans):
+        if not a <= start < b:
+            continue
+        own = [r for r in refs if r.start < end and r.end > start]
+        if kind == "withLevel" and not own:
+            continue  # its level was a disc, a process, an MR sequence: not a vertebral fracture
+        current = _Mention(start, end, kind, own, [])
+        # "compression fracture of L4 with 40% loss of height": two phrases, one fracture.
+        if (
+            mentions
+            and terms.gap_to_level.match(s[mentions[-1].end : start])
+            and start - mentions[-1].end <= 12
+        ):
+            previous = mentions[-1]
+            previous.end = max(previous.end, end)
+            previous.levels += [r for r in own if r not in previous.levels]
+            if kind != "needsLocation":
+                previous.kind = "implicit" if previous.kind == "needsLocation" else previous.kind
+            continue
+        mentions.append(current)
+    if not mentions:
+        return []
+    for ref in refs:
+        if any(ref in m.levels for m in mentions):
+            continue
+        best = min(mentions, key=lambda m: (_distance((ref.start, ref.end), (m.start, m.end)), m.start))
+        if _distance((ref.start, ref.end), (best.start, best.end)) <= _LEVEL_REACH:
+            best.levels.append(ref)
+    for start, end, region, counts in regions:
+        if not a <= start < b:
+            continue
+        best = min(mentions, key=lambda m: _distance((start, end), (m.start, m.end)))
+        if _distance((start, end), (best.start, best.end)) <= _REGION_REACH:
+            best.regions.append((start, end, region, counts))
+    return [m for m in mentions if m.kind != "needsLocation" or m.levels or m.regions or has_vertebral]
+
+
+def _positions(text: str, needle: str) -> list[int]:
+    found: list[int] = []
+    position = text.find(needle)
+    while position != -1:
+        found.append(position)
+        position = text.find(needle, position + 1)
+    return found
+
+
+def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, ...]:
+    """Every vertebral fracture (T1-L5) the text asserts or denies, one per level per sentence.
+
+    Negated ones are returned too (the caller drops them). Sentences under history, indication,
+    reason, technique, comparison and exam headings are skipped.
+    """
+    if not isinstance(text, str) or not text:
+        return ()
+    lowered = text.lower()
+    anchors = [p for a in terms.anchor_stems for p in _positions(lowered, a)]
+    if not anchors:
+        return ()
+    starts, states, cuts = _sections(text, terms)
+    bounds = _sentence_bounds(text, terms, cuts)
+    by_sentence: dict[int, list[tuple[int, int, str]]] = {}
+    budget = _ANALYSED_CHARACTERS
+    for index in sorted({bisect_right(bounds, position) - 1 for position in anchors})[:_SENTENCES_PER_TEXT]:
+        a = bounds[index]
+        b = bounds[index + 1] if index + 1 < len(bounds) else len(text)
+        if not states[bisect_right(starts, a) - 1][1]:
+            continue
+        budget -= b - a
+        if budget < 0:
+            break
+        for m in terms.fracture.finditer(text, a, b):
+            phrases = by_sentence.setdefault(index, [])
+            phrases.append((m.start(), m.end(), m.lastgroup or "implicit"))
+            if len(phrases) >= _PHRASES_PER_SENTENCE:
+                break
+    findings: list[TextFinding] = []
+    seen: set[tuple[str | None, str | None, str, str]] = set()
+    for index in sorted(by_sentence):
+        a = bounds[index]
+        group = by_sentence[index]
+        b = max(bounds[index + 1] if index + 1 < len(bounds) else len(text), max(e for _, e, _ in group))
+        sentence = text[a:b]
+        section = states[bisect_right(starts, a) - 1][0]
+        rebased = [(s - a, e - a, k) for s, e, k in group]
+        best: dict[tuple[str | None, str | None], tuple[str, int, int]] = {}
+        for level, region, label, m_start, m_end in _analyse_sentence(sentence, rebased, terms):
+            key = (level, None if level else region)
+            old = best.get(key)
+            if old is None or _INFORMATIVE[label] > _INFORMATIVE[old[0]]:
+                best[key] = (label, m_start, m_end)
+        for (level, region_key), (label, m_start, m_end) in sorted(
+            best.items(), key=lambda item: (item[1][1], terms.level_order.get(item[0][0] or "", 99))
+        ):
+            region = terms.segments[level[0]].region if level else region_key
+            quote = _quote(sentence, m_start, m_end, terms)
+            dedupe = (level, region, label, quote)
+            if dedupe in seen:
+                continue
+            seen.add(dedupe)
+            findings.append(TextFinding(level, region, cast(Classification, label), quote, section))
+    return tuple(findings)
+
+
+def report_modality(code_texts: Iterable[str], terms: ReportTerms) -> str | None:
+    """MR / CT / XR / NM from a report's code displays and texts: the first modality named wins."""
+    for text in code_texts:
+        if not isinstance(text, str):
+            continue
+        first: tuple[int, str] | None = None
+        for modality, pattern in terms.modality_words:
+            m = pattern.search(text)
+            if m and (first is None or m.start() < first[0]):
+                first = (m.start(), modality)
+        if first:
+            return first[1]
+    return None
