@@ -47,6 +47,8 @@ RECORD_PREFETCH: Mapping[str, PrefetchQuery] = {
         "MedicationStatement?patient={{context.patientId}}", "MedicationStatement"
     ),
     "allergies": PrefetchQuery("AllergyIntolerance?patient={{context.patientId}}", "AllergyIntolerance"),
+    # Radiology reports (clinical-rules.md §7): optional like the others.
+    "reports": PrefetchQuery("DiagnosticReport?patient={{context.patientId}}", "DiagnosticReport"),
 }
 
 REFERRAL = ServiceDefinition(

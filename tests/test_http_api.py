@@ -41,6 +41,7 @@ def test_discovery_lists_the_referral_service_with_prefetch_templates(client: Fl
         "medicationrequests": "MedicationRequest?patient={{context.patientId}}",
         "medicationstatements": "MedicationStatement?patient={{context.patientId}}",
         "allergies": "AllergyIntolerance?patient={{context.patientId}}",
+        "reports": "DiagnosticReport?patient={{context.patientId}}",
     }
 
 

@@ -661,10 +661,10 @@ def test_corpus_sensitivity_and_specificity(terms: ReportTerms, capsys: pytest.C
 # ---- the pending report fixtures (data for the integration; not evaluated here) -------------
 
 
-PENDING = sorted((DATA / "pending_report_fixtures").glob("1[0-4][0-9]-report-*"))
+PENDING = sorted((DATA.parent.parent / "fhir_fixtures").glob("1[0-4][0-9]-report-*"))
 
 
-def test_there_are_at_least_40_pending_report_fixtures() -> None:
+def test_there_are_at_least_40_report_fixtures() -> None:
     assert len(PENDING) >= 40
 
 

@@ -71,6 +71,7 @@ def call_service(service_id: str) -> Response:
             user_id=hook_request.user_id,
             rationale_url=rationale_url(rt),
             new_uuid=_new_uuid,
+            level_coding=rt.terminology.level_coding,
         )
     else:
         order_decision = decide_order(record, orders, rt.terminology, today, rt.settings.recent_days)

@@ -10,17 +10,19 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
 import jinja2
 import msgspec
+import orjson
 
 from cds_service.core.decision import OrderDecision, ReferralDecision
 from cds_service.core.record import SpineStudy
 from cds_service.core.record.fhir_json import Coding
+from cds_service.core.report_cards import problem_list_suggestion, report_only, report_sentences
 from cds_service.core.rules.contraindications import Contraindication
 from cds_service.core.rules.fractures import Fracture
 
@@ -52,6 +54,9 @@ class CardContent:
     referral_template: jinja2.Template
     order_template: jinja2.Template
     rationale_markdown: str
+    evaluate_template: jinja2.Template | None = None
+    problem_codes: Mapping[str, Any] = field(default_factory=dict)
+    """knowledge/problem-list-codes.json: the draft Condition's codes for a report-only fracture."""
 
 
 def load_card_content(folder: Traversable | None = None) -> CardContent:
@@ -64,6 +69,10 @@ def load_card_content(folder: Traversable | None = None) -> CardContent:
         referral_template=env.from_string((root / "referral.md.j2").read_text(encoding="utf-8")),
         order_template=env.from_string((root / "order.md.j2").read_text(encoding="utf-8")),
         rationale_markdown=(root / "rationale.md").read_text(encoding="utf-8"),
+        evaluate_template=env.from_string((root / "evaluate.md.j2").read_text(encoding="utf-8")),
+        problem_codes=orjson.loads(
+            (files("cds_service") / "knowledge" / "problem-list-codes.json").read_bytes()
+        ),
     )
 
 
@@ -194,8 +203,9 @@ def finding(decision: ReferralDecision, recommendation: str) -> dict[str, Any]:
                     "diagnosedOn": f.diagnosed_on.isoformat(),
                     "ageDays": f.age_days,
                     "evidence": list(f.evidence),
+                    "report": _report_json(f),
                 }
-                for f in decision.fractures
+                for f in (decision.fractures or decision.reported)
             ],
             "imaging": {
                 "acuityConfirmed": decision.imaging.acuity_confirmed,
@@ -210,6 +220,17 @@ def finding(decision: ReferralDecision, recommendation: str) -> dict[str, Any]:
             "asOf": decision.as_of.isoformat(),
         }
     )
+    return found
+
+
+def _report_json(f: Fracture) -> dict[str, Any] | None:
+    """The latest report finding of a fracture (api-contract.md revision 2); None without one."""
+    if not f.reports:
+        return None
+    latest = f.reports[0]
+    found: dict[str, Any] = {"status": latest.status, "modality": latest.modality}
+    if latest.quote is not None:
+        found["classification"] = latest.classification
     return found
 
 
@@ -262,6 +283,8 @@ def _referral_request(
         }
     open_fractures = decision.open_fractures
     condition_refs = sorted({ref for f in open_fractures for ref in f.condition_refs})
+    if not condition_refs:  # a report-only fracture: the report is the reason (§7)
+        condition_refs = sorted({r.ref for f in open_fractures for r in f.reports})
     if condition_refs:
         request["reasonReference"] = [{"reference": ref} for ref in condition_refs]
     else:
@@ -288,11 +311,22 @@ def referral_card(
     user_id: str | None,
     rationale_url: str,
     new_uuid: Callable[[], str],
+    level_coding: Callable[[str], tuple[str, str] | None] | None = None,
 ) -> CardJson | None:
-    """The one patient-view card, or None when there is nothing to say."""
+    """The one patient-view card, or None when there is nothing to say. `level_coding` (the value
+    sets' vertebra codes) enables the problem-list suggestion for report-only fractures."""
     recommendation = decision.recommendation
     if recommendation is None:
         return None
+    if recommendation == "evaluate":
+        return _evaluate_card(
+            decision,
+            content,
+            patient_id=patient_id,
+            rationale_url=rationale_url,
+            new_uuid=new_uuid,
+            level_coding=level_coding,
+        )
     texts = content.texts
     fractures = decision.fractures
     phrase = fracture_phrase(fractures, texts)
@@ -304,6 +338,8 @@ def referral_card(
         summary = texts["summary"]["refer_warning"].format(fracture=phrase, age=age)
     elif all(f.basis == "imaging-reason" for f in fractures):
         summary = texts["summary"]["refer_suspected"].format(fracture=phrase, age=age)
+    elif all(f.basis == "imaging-report" for f in fractures):
+        summary = texts["summary"]["refer_report"].format(fracture=phrase, age=age)
     else:
         summary = texts["summary"]["refer"].format(fracture=phrase, age=age)
     unavailable = " ".join(
@@ -336,6 +372,9 @@ def referral_card(
         if decision.undated_augmentation
         else "",
     )
+    sentences = report_sentences(fractures, decision.uncertain, texts, md_escape)
+    if sentences:
+        detail = detail.rstrip() + "\n\n" + "\n".join(f"- {line}" for line in sentences)
     card = _card(
         summary,
         detail,
@@ -346,10 +385,10 @@ def referral_card(
         finding(decision, recommendation),
         new_uuid,
     )
+    suggestions: list[dict[str, Any]] = []
     if recommendation == "refer":
         label = texts["suggestion"]["label"]
-        card["selectionBehavior"] = "at-most-one"
-        card["suggestions"] = [
+        suggestions = [
             {
                 "uuid": new_uuid(),
                 "label": label,
@@ -362,6 +401,66 @@ def referral_card(
                     }
                 ],
             }
+        ]
+    unlisted = report_only(decision.open_fractures)
+    if unlisted and level_coding is not None:
+        # The fracture is real whatever the procedure's fate: offered on a contraindicated card too.
+        suggestions.append(
+            problem_list_suggestion(
+                unlisted,
+                texts,
+                content.problem_codes,
+                patient_id=patient_id,
+                level_coding=level_coding,
+                new_uuid=new_uuid,
+            )
+        )
+    if suggestions:
+        card["selectionBehavior"] = "any" if len(suggestions) > 1 else "at-most-one"
+        card["suggestions"] = suggestions
+    return card
+
+
+def _evaluate_card(
+    decision: ReferralDecision,
+    content: CardContent,
+    *,
+    patient_id: str,
+    rationale_url: str,
+    new_uuid: Callable[[], str],
+    level_coding: Callable[[str], tuple[str, str] | None] | None,
+) -> CardJson:
+    """§7: a fracture reported with no sign of age and not on the problem list: evaluate, never refer."""
+    texts = content.texts
+    reported = decision.reported
+    assert content.evaluate_template is not None
+    detail = content.evaluate_template.render(
+        t=texts,
+        fractures=[_fracture_view(f, texts) for f in reported],
+        sentences=report_sentences(reported, decision.uncertain, texts, md_escape),
+        unavailable=unreadable_sentence(decision.unreadable, texts),
+    )
+    card = _card(
+        texts["summary"]["evaluate"].format(fracture=fracture_phrase(reported, texts)),
+        detail,
+        "info",
+        texts,
+        rationale_url,
+        "evaluate",
+        finding(decision, "evaluate"),
+        new_uuid,
+    )
+    if level_coding is not None:
+        card["selectionBehavior"] = "at-most-one"
+        card["suggestions"] = [
+            problem_list_suggestion(
+                reported,
+                texts,
+                content.problem_codes,
+                patient_id=patient_id,
+                level_coding=level_coding,
+                new_uuid=new_uuid,
+            )
         ]
     return card
 

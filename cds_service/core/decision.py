@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from cds_service.core.orders import AugmentationOrder
 from cds_service.core.record import AugmentationRecord, PatientRecord
-from cds_service.core.rules.contraindications import Contraindication, find_contraindications
-from cds_service.core.rules.fractures import Fracture, FractureEvidence, FractureFinder
+from cds_service.core.rules.contraindications import KIND_ORDER, Contraindication, find_contraindications
+from cds_service.core.rules.fractures import Fracture, FractureEvidence, FractureFinder, group_by_level
 from cds_service.core.rules.imaging import ImagingSummary, summarise_imaging
+from cds_service.core.rules.reports import ReportMention, discordant_imaging_notes, read_report_evidence
 from cds_service.core.rules.suppression import find_suppression
 from cds_service.core.terminology import Terminology
 
@@ -46,6 +47,11 @@ class ReferralDecision:
     undated_augmentation: tuple[AugmentationRecord, ...] = ()
     addressed_fractures: tuple[tuple[Fracture, AugmentationRecord], ...] = ()
     """Fractures already treated or referred while another recent one is not: said on the card."""
+    reported: tuple[Fracture, ...] = ()
+    """§7: fractures a recent radiology report names with no sign of age and no recent fracture
+    on record: the `evaluate` card (never a referral: augmentation is not preventive)."""
+    uncertain: tuple[ReportMention, ...] = ()
+    """§7: 'possible' fractures in reports: never a trigger, said when a card is shown anyway."""
 
     @property
     def absolute(self) -> tuple[Contraindication, ...]:
@@ -71,36 +77,109 @@ class OrderDecision:
     record: ReferralDecision
 
 
-def _assess(
-    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
-) -> tuple[tuple[Fracture, ...], FractureEvidence | None, ImagingSummary, tuple[Contraindication, ...]]:
-    assessment = FractureFinder(record, terminology, today, recent_days).assess()
-    fractures = assessment.recent
+@dataclass(frozen=True)
+class _Assessment:
+    fractures: tuple[Fracture, ...]
+    latest_past: FractureEvidence | None
+    imaging: ImagingSummary
+    contraindications: tuple[Contraindication, ...]
+    reported: tuple[Fracture, ...]
+    uncertain: tuple[ReportMention, ...]
+
+
+def _with_descriptions(
+    finder: FractureFinder,
+    fractures: tuple[Fracture, ...],
+    descriptions: list[FractureEvidence],
+    terminology: Terminology,
+) -> tuple[Fracture, ...]:
+    """§7: a report that only describes a recent fracture's level (unqualified, or "unchanged")
+    joins its evidence without dating it or making it older."""
+    lookback = timedelta(days=terminology.parameters.imaging_lookback_days)
+    merged = []
+    for fracture in fractures:
+        extra = [
+            d
+            for d in descriptions
+            if d.level is not None
+            and d.level == fracture.level
+            and d.date is not None
+            and d.date >= fracture.diagnosed_on - lookback
+        ]
+        merged.append(finder.fracture([*fracture.sources, *extra]) if extra else fracture)
+    return tuple(merged)
+
+
+def _assess(record: PatientRecord, terminology: Terminology, today: date, recent_days: int) -> _Assessment:
+    reports = read_report_evidence(record, terminology, today)
+    finder = FractureFinder(record, terminology, today, recent_days, reported=reports.recent)
+    assessment = finder.assess()
+    acuity_modalities = terminology.parameters.acuity_modalities
+    # An MRI or bone scan calling the level chronic is discordant (the imaging-chronic note), not
+    # a description of the fracture; a radiograph's "unchanged" is.
+    describing = [
+        *reports.unqualified,
+        *(c for c in reports.chronic if c.report is not None and c.report.modality not in acuity_modalities),
+    ]
+    fractures = _with_descriptions(finder, assessment.recent, describing, terminology)
     imaging = summarise_imaging(
         record.spine_studies, (f.diagnosed_on for f in fractures), terminology.parameters, today
     )
-    contraindications = find_contraindications(record, fractures, terminology, today) if fractures else ()
-    return fractures, assessment.latest_past, imaging, contraindications
+    acuity = terminology.parameters.acuity_modalities
+    acute_reports = tuple(
+        sorted(
+            {
+                r.ref
+                for f in fractures
+                for r in f.reports
+                if r.classification == "acute" and r.modality in acuity
+            }
+        )
+    )
+    if acute_reports:
+        imaging = ImagingSummary(imaging.studies, True, imaging.acuity_studies, acute_reports)
+    contraindications: tuple[Contraindication, ...] = ()
+    if fractures:
+        notes = [
+            *find_contraindications(record, fractures, terminology, today),
+            *discordant_imaging_notes(record, fractures, terminology),
+        ]
+        contraindications = tuple(sorted(notes, key=lambda n: (KIND_ORDER[n.kind], n.code)))
+    reported: tuple[Fracture, ...] = ()
+    if not fractures:
+        pending = [
+            e for e in reports.unqualified if e.date is not None and 0 <= (today - e.date).days <= recent_days
+        ]
+        reported = tuple(finder.fracture(group) for group in group_by_level(pending))
+    uncertain = tuple(
+        m
+        for m in reports.uncertain
+        if m.report.date is not None and (today - m.report.date).days <= recent_days
+    )
+    return _Assessment(fractures, assessment.latest_past, imaging, contraindications, reported, uncertain)
 
 
 def decide_referral(
     record: PatientRecord, terminology: Terminology, today: date, recent_days: int
 ) -> ReferralDecision:
     """patient-view: fractures, imaging, contraindications and suppression as of `today`."""
-    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    found = _assess(record, terminology, today, recent_days)
+    fractures = found.fractures
     suppression = find_suppression(fractures, record.augmentations)
     deceased = record.patient.deceased
     recommendation: Recommendation | None = None
     if fractures and not suppression.prior and not deceased:
-        absolute = any(c.kind == "absolute" for c in contraindications)
+        absolute = any(c.kind == "absolute" for c in found.contraindications)
         recommendation = "contraindicated" if absolute else "refer"
+    elif found.reported and not deceased:
+        recommendation = "evaluate"
     return ReferralDecision(
         as_of=today,
         recommendation=recommendation,
         fractures=fractures,
-        imaging=imaging,
-        contraindications=contraindications,
-        latest_past_fracture=latest_past,
+        imaging=found.imaging,
+        contraindications=found.contraindications,
+        latest_past_fracture=found.latest_past,
         unavailable=record.unavailable,
         recent_days=recent_days,
         unreadable=dict(record.unreadable),
@@ -108,6 +187,8 @@ def decide_referral(
         prior_augmentation=suppression.prior,
         undated_augmentation=suppression.undated,
         addressed_fractures=suppression.addressed,
+        reported=found.reported,
+        uncertain=found.uncertain,
     )
 
 
@@ -120,14 +201,15 @@ def decide_order(
 ) -> OrderDecision:
     """Precedence, one card per call: no recent fracture, then absolute, then relative / not-advised.
     The patient-view suppressions (prior procedure, existing referral, death) do not apply."""
-    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    found = _assess(record, terminology, today, recent_days)
+    fractures, contraindications = found.fractures, found.contraindications
     assessed = ReferralDecision(
         as_of=today,
         recommendation=None,
         fractures=fractures,
-        imaging=imaging,
+        imaging=found.imaging,
         contraindications=contraindications,
-        latest_past_fracture=latest_past,
+        latest_past_fracture=found.latest_past,
         unavailable=record.unavailable,
         recent_days=recent_days,
         unreadable=dict(record.unreadable),

@@ -15,11 +15,13 @@ from typing import Any, Literal
 
 import orjson
 
+from cds_service.core.rules.report_text import load_report_terms
+
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 
-Etiology = Literal["osteoporotic", "pathologic"]
+Etiology = Literal["osteoporotic", "pathologic", "unspecified"]
 Kind = Literal["absolute", "relative", "not-advised"]
 Corroboration = Literal["spine", "thoracolumbar"]
 
@@ -111,6 +113,12 @@ class ClinicalParameters:
     multiple_levels_more_than: int
     malignancy_on_record: ContraindicationRule
     malignancy_valueset: str
+    imaging_chronic: ContraindicationRule
+    imaging_discordant: ContraindicationRule
+    radiology_report_concepts: frozenset[str]
+    counting_report_status: frozenset[str]
+    report_text_limit: int
+    report_modalities: Mapping[str, str]
     counting_clinical_status: frozenset[str]
     counting_verification_status: frozenset[str]
     excluded_study_status: frozenset[str]
@@ -154,6 +162,8 @@ class Terminology:
     """Other names of the code systems the value sets use (HL7 OIDs, §1a)."""
     region_words: tuple[tuple[str, str], ...] = ()
     """Free-text words naming a spine region, most specific first."""
+    report_terms: Any = None
+    """The §7 report-text term lists (knowledge/report-terms.json), compiled once."""
     site_files: tuple[SiteValueSetFile, ...] = ()
     """Site value-set files (CDS_VALUESET_DIR) that extended the shipped sets, in load order."""
     _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
@@ -222,6 +232,13 @@ class Terminology:
             if resource_type in vs.applies_to and any(p.search(joined) for p in vs.text_patterns)
         )
 
+    def level_coding(self, level: str) -> tuple[str, str] | None:
+        """The (system, code) of a vertebra level in the spine body-site value set (T1-L5)."""
+        for (system, code), meaning in self._exact.items():
+            if meaning.level == level and "spine-body-site" in meaning.concepts:
+                return system, code
+        return None
+
     def is_augmentation(self, concepts: Iterable[str]) -> bool:
         return any(self.valuesets[vs_id].augmentation for vs_id in concepts)
 
@@ -288,6 +305,14 @@ def _parse_parameters(doc: Mapping[str, Any]) -> ClinicalParameters:
             doc["malignancyOnRecord"]["code"], doc["malignancyOnRecord"]["kind"]
         ),
         malignancy_valueset=str(doc["malignancyOnRecord"]["valueSet"]),
+        imaging_chronic=ContraindicationRule(doc["imagingChronic"]["code"], doc["imagingChronic"]["kind"]),
+        imaging_discordant=ContraindicationRule(
+            doc["imagingDiscordant"]["code"], doc["imagingDiscordant"]["kind"]
+        ),
+        radiology_report_concepts=frozenset(doc["radiologyReportValueSets"]),
+        counting_report_status=frozenset(doc["countingReportStatus"]),
+        report_text_limit=int(doc["reportTextLimit"]),
+        report_modalities={str(k): str(v) for k, v in doc["reportModalities"].items()},
         counting_clinical_status=frozenset(doc["countingClinicalStatus"]),
         counting_verification_status=frozenset(doc["countingVerificationStatus"]),
         excluded_study_status=frozenset(doc["excludedStudyStatus"]),
@@ -318,6 +343,7 @@ def load_terminology(
         parameters,
         aliases={str(k): str(v) for k, v in systems["aliases"].items()},
         region_words=tuple((str(w), str(r)) for w, r in parameters_doc["regionWords"]),
+        report_terms=load_report_terms(root / "report-terms.json"),
     )
     for path in sorted((root / "valuesets").iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".json"):

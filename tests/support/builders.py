@@ -67,6 +67,7 @@ def hook_body(
     medicationrequests: list[dict[str, Any]] | None = None,
     medicationstatements: list[dict[str, Any]] | None = None,
     allergies: list[dict[str, Any]] | None = None,
+    reports: list[dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """A patient-view call with every prefetch key present (empty searchsets unless given)."""
@@ -83,6 +84,7 @@ def hook_body(
             "medicationrequests": searchset(medicationrequests or []),
             "medicationstatements": searchset(medicationstatements or []),
             "allergies": searchset(allergies or []),
+            "reports": searchset(reports or []),
         },
     }
     body.update(overrides)

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (report texts and scenario descriptions are data: one line each reads best)
-"""Writes tests/data/pending_report_fixtures/1NN-report-*/ (clinical-rules §7 scenarios).
+"""Writes fhir_fixtures/1NN-report-*/ (clinical-rules §7 scenarios).
 
 Data for the DiagnosticReport integration (issue 13): the lead moves the folders into fhir_fixtures/
 when the record reader reads reports. Run: .venv/bin/python tests/support/make_report_fixtures.py
@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "pending_report_fixtures"
+OUT = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 AS_OF = date(2026, 6, 15)
 LOINC = "http://loinc.org"
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"

@@ -15,6 +15,11 @@ from typing import Any
 
 from cds_service.core.record.allergy import AllergyView, read_allergy
 from cds_service.core.record.condition import ConditionFinding, ConditionView, read_condition
+from cds_service.core.record.diagnostic_report import (
+    DiagnosticReportView,
+    RadiologyReport,
+    read_diagnostic_report,
+)
 from cds_service.core.record.facts import ClinicalFact
 from cds_service.core.record.fhir_json import ResourceView, ViewDecoder, belongs_to
 from cds_service.core.record.imaging_study import ImagingStudyView, SpineStudy, read_imaging_study
@@ -34,6 +39,7 @@ __all__ = [
     "ClinicalFact",
     "ConditionFinding",
     "PatientRecord",
+    "RadiologyReport",
     "SpineStudy",
     "read_record",
 ]
@@ -48,6 +54,7 @@ class PatientRecord:
     spine_studies: list[SpineStudy] = field(default_factory=list)
     facts: list[ClinicalFact] = field(default_factory=list)
     augmentations: list[AugmentationRecord] = field(default_factory=list)
+    reports: list[RadiologyReport] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
     unreadable: Counter[str] = field(default_factory=Counter)
     """Resources that matter (or might) whose needed elements could not be read, per type."""
@@ -69,6 +76,7 @@ _DECODERS: dict[str, ViewDecoder] = {
     "AllergyIntolerance": ViewDecoder(AllergyView),
     "Procedure": ViewDecoder(ProcedureView),
     "ServiceRequest": ViewDecoder(ServiceRequestView),
+    "DiagnosticReport": ViewDecoder(DiagnosticReportView),
 }
 
 
@@ -169,5 +177,6 @@ def read_record(
         *read("Procedure", read_augmentation),
         *read("ServiceRequest", read_augmentation),
     ]
+    record.reports = read("DiagnosticReport", read_diagnostic_report)
     record.skipped.update(reading.skipped)
     return record

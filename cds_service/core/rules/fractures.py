@@ -14,7 +14,22 @@ from cds_service.core.rules.imaging import studies_in_window
 from cds_service.core.rules.triggers import fracture_etiology
 from cds_service.core.terminology import Etiology, Terminology, level_sort_key, region_of_level
 
-Basis = Literal["condition", "imaging-reason"]
+Basis = Literal["condition", "imaging-report", "imaging-reason"]
+ReportClassification = Literal["acute", "unqualified", "chronic"]
+_BASIS_ORDER: tuple[Basis, ...] = ("condition", "imaging-report", "imaging-reason")
+
+
+@dataclass(frozen=True)
+class ReportFinding:
+    """What a radiology report said of a fracture (§7): the sentence that carried it."""
+
+    ref: str
+    status: str
+    modality: str | None
+    classification: ReportClassification
+    quote: str | None
+    """None for a coded conclusion (conclusionCode)."""
+    date: date | None
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,7 @@ class FractureEvidence:
     region: str | None
     label: str
     codings: tuple[Coding, ...] = ()
+    report: ReportFinding | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,16 @@ class Fracture:
     def condition_refs(self) -> tuple[str, ...]:
         return tuple(sorted({s.ref for s in self.sources if s.basis == "condition"}))
 
+    @property
+    def reports(self) -> tuple[ReportFinding, ...]:
+        """Report findings among the sources, latest first."""
+        found = [s.report for s in self.sources if s.report is not None]
+        return tuple(
+            sorted(
+                found, key=lambda r: (r.classification == "acute", r.date or date.min, r.ref), reverse=True
+            )
+        )
+
 
 @dataclass(frozen=True)
 class FractureAssessment:
@@ -63,8 +89,15 @@ class FractureAssessment:
 
 class FractureFinder:
     def __init__(
-        self, record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+        self,
+        record: PatientRecord,
+        terminology: Terminology,
+        today: date,
+        recent_days: int,
+        reported: Sequence[FractureEvidence] = (),
     ) -> None:
+        self.reported = tuple(reported)
+        """Fracture evidence from radiology reports (§7), read by rules/reports.py."""
         self.record = record
         self.terminology = terminology
         self.today = today
@@ -72,7 +105,7 @@ class FractureFinder:
         self.lookback = timedelta(days=terminology.parameters.imaging_lookback_days)
 
     def assess(self) -> FractureAssessment:
-        evidence = [*self._from_conditions(), *self._from_imaging_reasons()]
+        evidence = [*self._from_conditions(), *self._from_imaging_reasons(), *self.reported]
         recent = [e for e in evidence if e.date is not None and self._age(e.date) <= self.recent_days]
         past = [e for e in evidence if e.date is not None and self._age(e.date) > self.recent_days]
         latest_past = max(past, key=lambda e: (e.date, e.ref)) if past else None
@@ -126,17 +159,23 @@ class FractureFinder:
                 study.reason_codings,
             )
 
+    def fracture(self, members: list[FractureEvidence]) -> Fracture:
+        """One fracture from evidence grouped by level (§6)."""
+        return self._fracture(members)
+
     def _fracture(self, members: list[FractureEvidence]) -> Fracture:
         conditions = [m for m in members if m.basis == "condition"]
-        dated = [m.date for m in (conditions or members) if m.date is not None]
+        # A report calling a fracture old ("unchanged") never dates it (§7).
+        dating = [m for m in members if m.report is None or m.report.classification != "chronic"]
+        dated = [m.date for m in (conditions or dating or members) if m.date is not None]
         diagnosed_on = min(dated)
         level = next((m.level for m in members if m.level), None)
         regions = {m.region for m in members if m.region}
         region = region_of_level(level) if level else (regions.pop() if len(regions) == 1 else None)
         supporting = studies_in_window(self.record.spine_studies, diagnosed_on - self.lookback, self.today)
         return Fracture(
-            etiology="pathologic" if any(m.etiology == "pathologic" for m in members) else "osteoporotic",
-            basis="condition" if conditions else "imaging-reason",
+            etiology=merged_etiology(m.etiology for m in members),
+            basis=next(b for b in _BASIS_ORDER if any(m.basis == b for m in members)),
             level=level,
             region=region,
             diagnosed_on=diagnosed_on,
@@ -144,6 +183,15 @@ class FractureFinder:
             sources=tuple(sorted(members, key=lambda m: (m.date or diagnosed_on, m.ref))),
             supporting_studies=tuple(sorted(supporting, key=lambda s: (s.started or diagnosed_on, s.ref))),
         )
+
+
+def merged_etiology(etiologies: Iterable[Etiology]) -> Etiology:
+    """Pathologic wins over osteoporotic, which wins over unspecified (a report without context)."""
+    found = set(etiologies)
+    for etiology in ("pathologic", "osteoporotic"):
+        if etiology in found:
+            return etiology
+    return "unspecified"
 
 
 def _condition_evidence(condition: ConditionFinding, etiology: Etiology) -> FractureEvidence:

@@ -17,6 +17,8 @@ class ImagingSummary:
     studies: tuple[SpineStudy, ...]
     acuity_confirmed: bool
     acuity_studies: tuple[SpineStudy, ...]
+    acuity_reports: tuple[str, ...] = ()
+    """Radiology reports (refs) whose MR or bone-scan finding was acute at a recent fracture (§7)."""
 
 
 def studies_in_window(studies: Iterable[SpineStudy], since: date, today: date) -> list[SpineStudy]:

@@ -1,0 +1,122 @@
+"""DiagnosticReport (§7): radiology reports, their status, date, modality, coded conclusions and
+the fracture mentions in their text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+from cds_service.core.record.dates import read_date
+from cds_service.core.record.fhir_json import (
+    CodeableConcept,
+    Coding,
+    Period,
+    ResourceView,
+    concept_label,
+    concept_texts,
+)
+from cds_service.core.record.reading import Reading, UnreadableError
+from cds_service.core.rules.report_text import (
+    TextFinding,
+    extract_report_text,
+    find_fracture_mentions,
+    report_modality,
+)
+from cds_service.core.terminology import CodeMeaning
+
+
+class DiagnosticReportView(ResourceView, kw_only=True):
+    status: str | None = None
+    category: list[CodeableConcept] = []
+    code: CodeableConcept | None = None
+    effective_date_time: str | None = None
+    effective_period: Period | None = None
+    issued: str | None = None
+    conclusion: Any = None
+    conclusion_code: list[CodeableConcept] = []
+    presented_form: list[Any] = []
+
+    IDENTIFYING: ClassVar[frozenset[str]] = frozenset({"category", "code"})
+    ESSENTIAL: ClassVar[frozenset[str]] = frozenset(
+        {"status", "effectiveDateTime", "effectivePeriod", "issued", "conclusionCode"}
+    )
+
+
+@dataclass(frozen=True)
+class RadiologyReport:
+    """A radiology report that counts (§7), with what its conclusion codes and text assert."""
+
+    ref: str
+    label: str
+    date: date | None
+    status: str
+    modality: str | None
+    spine: bool
+    """A spine report (§4 codes or text): it corroborates its own conditional conclusion codes."""
+    coded: CodeMeaning | None
+    coded_codings: tuple[Coding, ...]
+    findings: tuple[TextFinding, ...]
+
+    @property
+    def preliminary(self) -> bool:
+        return self.status == "preliminary"
+
+
+def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> RadiologyReport | None:
+    terminology = reading.terminology
+    params = terminology.parameters
+    concepts: set[str] = set()
+    for concept in [*view.category, view.code]:
+        meaning = terminology.meaning_of_concept(concept)
+        if meaning is not None:
+            concepts |= meaning.concepts
+    code_meaning = terminology.meaning_of_concept(view.code)
+    if not concepts & params.radiology_report_concepts:
+        return None
+    status = (view.status or "").strip().lower()
+    if status not in params.counting_report_status:
+        return None
+    period = view.effective_period
+    try:
+        when = (
+            read_date(view.effective_date_time)
+            or read_date(period.start if period else None)
+            or read_date(view.issued)
+        )
+    except ValueError as error:
+        raise UnreadableError("date") from error
+    if not reading.plausible(when, "DiagnosticReport"):
+        return None
+    coded: CodeMeaning | None = None
+    coded_codings: list[Coding] = []
+    for concept in view.conclusion_code:
+        for coding in concept.coding:
+            found = terminology.meaning(coding.system, coding.code)
+            if found is not None and terminology.triggers(found.concepts):
+                coded = found.merge(coded)
+                coded_codings.append(coding)
+    text = extract_report_text(view.conclusion, view.presented_form, params.report_text_limit)
+    if text.unreadable and coded is None:
+        raise UnreadableError("presentedForm")
+    code_texts = concept_texts([view.code])
+    joined = " ".join(code_texts)
+    spine = (code_meaning is not None and "spine-imaging-procedure" in code_meaning.concepts) or bool(
+        joined and terminology.text_matches("spine-body-site", joined)
+    )
+    modality = (code_meaning.modality if code_meaning else None) or report_modality(
+        code_texts, terminology.report_terms
+    )
+    modality = params.report_modalities.get(modality, modality) if modality else None
+    findings = find_fracture_mentions(text.text, terminology.report_terms) if text.text else ()
+    return RadiologyReport(
+        ref=view.ref,
+        label=concept_label(view.code, "Radiology report"),
+        date=when,
+        status=status,
+        modality=modality,
+        spine=spine,
+        coded=coded,
+        coded_codings=tuple(coded_codings),
+        findings=tuple(findings),
+    )
