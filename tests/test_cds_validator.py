@@ -56,7 +56,9 @@ def valid_response() -> dict[str, Any]:
                         ],
                     }
                 ],
-                "overrideReasons": [{"system": "http://example.org/or", "code": "x", "display": "Patient refused"}],
+                "overrideReasons": [
+                    {"system": "http://example.org/or", "code": "x", "display": "Patient refused"}
+                ],
                 "links": [
                     {"label": "Github", "url": "https://github.com", "type": "absolute"},
                     {
@@ -136,7 +138,11 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("create without resource", _drop("suggestions.0.actions.0.resource"), "action"),
     ("delete without resourceId", _drop("suggestions.0.actions.1.resourceId"), "cds-resp-2"),
     ("delete with a resource", _set("suggestions.0.actions.1.resource", {"resourceType": "X"}), "cds-resp-2"),
-    ("delete with an absolute resourceId", _set("suggestions.0.actions.1.resourceId", "http://x/S/1"), "action"),
+    (
+        "delete with an absolute resourceId",
+        _set("suggestions.0.actions.1.resourceId", "http://x/S/1"),
+        "action",
+    ),
     ("override reason without display", _drop("overrideReasons.0.display"), "cds-resp-4"),
     ("override reason without code", _drop("overrideReasons.0.code"), "coding"),
     ("link without type", _drop("links.0.type"), "link"),
@@ -153,7 +159,9 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_the_reference_response_and_empty_cards_are_valid() -> None:
     assert response_problems(valid_response()) == []
     assert response_problems({"cards": []}) == []
-    assert response_problems({"cards": [{"summary": "s", "indicator": "info", "source": {"label": "l"}}]}) == []
+    assert (
+        response_problems({"cards": [{"summary": "s", "indicator": "info", "source": {"label": "l"}}]}) == []
+    )
 
 
 @pytest.mark.parametrize(("name", "mutate", "rule"), BROKEN, ids=[b[0] for b in BROKEN])
@@ -189,7 +197,9 @@ def test_malformed_response_envelopes_are_reported(body: Any) -> None:
 
 
 def test_discovery_rules() -> None:
-    good = {"services": [{"hook": "patient-view", "id": "a", "description": "d", "prefetch": {"p": "Patient/1"}}]}
+    good = {
+        "services": [{"hook": "patient-view", "id": "a", "description": "d", "prefetch": {"p": "Patient/1"}}]
+    }
     assert discovery_problems(good) == []
     assert discovery_problems({"services": [{"hook": "patient-view", "id": "a"}]})  # no description
     assert discovery_problems({"services": [good["services"][0], good["services"][0]]})  # id twice
@@ -222,7 +232,7 @@ def test_the_specifications_feedback_examples_are_valid() -> None:
         ({"card": CARD_ID, "outcome": "accepted", "acceptedSuggestions": [],
           "outcomeTimestamp": "2020-12-11T00:00:00Z"}, "use-of-json"),
     ],
-    ids=["outcome", "accepted-without-suggestions", "empty-override-reason", "not-utc", "no-card", "empty-array"],
+    ids=["outcome", "accepted-no-suggestions", "empty-override-reason", "not-utc", "no-card", "empty-array"],
 )  # fmt: skip
 def test_broken_feedback_is_reported(entry: dict[str, Any], rule: str) -> None:
     problems = feedback_problems({"feedback": [entry]})

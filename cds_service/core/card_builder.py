@@ -20,6 +20,7 @@ import jinja2
 from cds_service.core.contraindications import Contraindication
 from cds_service.core.decision import ReferralDecision
 from cds_service.core.fractures import Fracture
+from cds_service.core.json_prune import prune_empty
 from cds_service.core.orders import AugmentationOrder, OrderRecommendation, order_recommendation
 from cds_service.core.record import SpineStudy
 
@@ -155,7 +156,7 @@ def _card(
             "topic": dict(texts["source"]["topic"]),
         },
         "overrideReasons": override_reasons(texts, override_group),
-        "extension": {FINDING_EXTENSION: extension},
+        "extension": {FINDING_EXTENSION: prune_empty(extension)},  # no null / empty members
     }
 
 
@@ -362,8 +363,10 @@ def order_card(
         finding(decision, recommendation),
         new_uuid,
     )
+    card["source"]["topic"] = dict(order_texts["source"]["topic"])  # not the referral's topic
     if recommendation in ("order-not-supported", "contraindicated"):
         label = order_texts["text"]["remove_label"]
+        card["selectionBehavior"] = "at-most-one"  # CDS Hooks 2.0.1: required with suggestions
         card["suggestions"] = [
             {
                 "uuid": new_uuid(),

@@ -147,7 +147,7 @@ class CardRecorder:
 def issued_card(card: Mapping[str, Any], service_id: str, now: datetime) -> IssuedCard:
     """The row for one card of ours (every card carries the structured finding)."""
     found = card["extension"][FINDING_EXTENSION]
-    codes = " ".join(sorted({c["code"] for c in found["contraindications"]}))
+    codes = " ".join(sorted({c["code"] for c in found.get("contraindications", ())}))
     return IssuedCard(card["uuid"], service_id, found["recommendation"], card["indicator"], codes, now)
 
 

@@ -66,11 +66,18 @@ _LINK_MEMBERS = {"label", "url", "type", "appContext", "extension"}
 _CODING_MEMBERS = {"system", "code", "display"}
 _RESPONSE_MEMBERS = {"cards", "systemActions", "extension"}
 _SERVICE_MEMBERS = {"hook", "title", "description", "id", "prefetch", "usageRequirements", "extension"}
-_FEEDBACK_MEMBERS = {"card", "outcome", "acceptedSuggestions", "overrideReason", "outcomeTimestamp", "extension"}
+_FEEDBACK_MEMBERS = {
+    "card",
+    "outcome",
+    "acceptedSuggestions",
+    "overrideReason",
+    "outcomeTimestamp",
+    "extension",
+}
 _RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
-class CdsHooksViolation(AssertionError):
+class CdsHooksViolation(AssertionError):  # noqa: N818 (an assertion, as pytest reports it)
     """The document breaks the specification; `problems` lists every place and rule."""
 
     def __init__(self, kind: str, problems: list[str]) -> None:
@@ -116,7 +123,9 @@ class _Checker:
             return None
         return value
 
-    def string(self, obj: Mapping[str, Any], key: str, where: str, rule: str, *, required: bool) -> str | None:
+    def string(
+        self, obj: Mapping[str, Any], key: str, where: str, rule: str, *, required: bool
+    ) -> str | None:
         if key not in obj:
             if required:
                 self.bad(f"{where}.{key}", rule, "is REQUIRED")
@@ -136,7 +145,9 @@ class _Checker:
             return []
         return value
 
-    def absolute_url(self, obj: Mapping[str, Any], key: str, where: str, rule: str, *, required: bool) -> None:
+    def absolute_url(
+        self, obj: Mapping[str, Any], key: str, where: str, rule: str, *, required: bool
+    ) -> None:
         value = self.string(obj, key, where, rule, required=required)
         if value is None:
             return
@@ -161,7 +172,9 @@ class _Checker:
         self.members(coding, _CODING_MEMBERS, where, "a Coding")
         self.string(coding, "code", where, "coding", required=True)
         self.string(coding, "system", where, "coding", required=True)
-        self.string(coding, "display", where, rule if display_required else "coding", required=display_required)
+        self.string(
+            coding, "display", where, rule if display_required else "coding", required=display_required
+        )
 
     def extension(self, obj: Mapping[str, Any], where: str) -> None:
         if "extension" in obj and not isinstance(obj["extension"], dict):
@@ -212,12 +225,18 @@ class _Checker:
         if "suggestions" in card and "selectionBehavior" not in card:
             self.bad(f"{where}.selectionBehavior", "cds-resp-6", "is REQUIRED when suggestions are present")
         if behavior is not None and behavior not in SELECTION_BEHAVIORS:
-            self.bad(f"{where}.selectionBehavior", "card-attributes", f"'{behavior}' is not one of {SELECTION_BEHAVIORS}")
+            self.bad(
+                f"{where}.selectionBehavior",
+                "card-attributes",
+                f"'{behavior}' is not one of {SELECTION_BEHAVIORS}",
+            )
         for i, suggestion in enumerate(suggestions):
             self.suggestion(suggestion, f"{where}.suggestions[{i}]", suggestion_ids)
         recommended = [s for s in suggestions if isinstance(s, dict) and s.get("isRecommended") is True]
         if behavior == "at-most-one" and len(recommended) > 1:
-            self.bad(f"{where}.suggestions", "cds-resp-1", "at-most-one allows at most one recommended suggestion")
+            self.bad(
+                f"{where}.suggestions", "cds-resp-1", "at-most-one allows at most one recommended suggestion"
+            )
         for i, reason in enumerate(self.array(card, "overrideReasons", where, "card-attributes")):
             self.coding(reason, f"{where}.overrideReasons[{i}]", "cds-resp-4", display_required=True)
         for i, link in enumerate(self.array(card, "links", where, "card-attributes")):
@@ -261,12 +280,15 @@ class _Checker:
             self.bad(f"{where}.type", "action", f"'{kind}' is not one of {ACTION_TYPES}")
         self.string(action, "description", where, "cds-resp-5", required=True)
         resource = action.get("resource")
-        if kind in ("create", "update"):
-            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-                self.bad(f"{where}.resource", "action", f"a {kind} action SHALL carry a FHIR resource")
+        if kind in ("create", "update") and not (
+            isinstance(resource, dict) and isinstance(resource.get("resourceType"), str)
+        ):
+            self.bad(f"{where}.resource", "action", f"a {kind} action SHALL carry a FHIR resource")
         if kind == "delete":
             if "resource" in action:
-                self.bad(f"{where}.resource", "cds-resp-2", "a delete action names resourceId, not a resource")
+                self.bad(
+                    f"{where}.resource", "cds-resp-2", "a delete action names resourceId, not a resource"
+                )
             ref = self.string(action, "resourceId", where, "cds-resp-2", required=True)
             if ref is not None and not _RELATIVE_REFERENCE.fullmatch(ref):
                 self.bad(f"{where}.resourceId", "action", "must be a relative reference (Type/id)")
@@ -345,18 +367,31 @@ class _Checker:
             if outcome == "accepted" and "acceptedSuggestions" not in entry:
                 self.bad(f"{where}.acceptedSuggestions", "cds-fb-2", "is REQUIRED when outcome is accepted")
             for j, accepted in enumerate(self.array(entry, "acceptedSuggestions", where, "feedback")):
-                item = self.obj(accepted, f"{where}.acceptedSuggestions[{j}]", "feedback", "an AcceptedSuggestion")
+                item = self.obj(
+                    accepted, f"{where}.acceptedSuggestions[{j}]", "feedback", "an AcceptedSuggestion"
+                )
                 if item is not None:
                     self.members(item, {"id"}, f"{where}.acceptedSuggestions[{j}]", "an AcceptedSuggestion")
                     self.string(item, "id", f"{where}.acceptedSuggestions[{j}]", "feedback", required=True)
             if "overrideReason" in entry:
-                reason = self.obj(entry["overrideReason"], f"{where}.overrideReason", "feedback", "an OverrideReason")
+                reason = self.obj(
+                    entry["overrideReason"], f"{where}.overrideReason", "feedback", "an OverrideReason"
+                )
                 if reason is not None:
-                    self.members(reason, {"reason", "userComment"}, f"{where}.overrideReason", "an OverrideReason")
+                    self.members(
+                        reason, {"reason", "userComment"}, f"{where}.overrideReason", "an OverrideReason"
+                    )
                     if "reason" not in reason and "userComment" not in reason:
-                        self.bad(f"{where}.overrideReason", "cds-fb-3", "needs a reason, a userComment, or both")
+                        self.bad(
+                            f"{where}.overrideReason", "cds-fb-3", "needs a reason, a userComment, or both"
+                        )
                     if "reason" in reason:
-                        self.coding(reason["reason"], f"{where}.overrideReason.reason", "feedback", display_required=False)
+                        self.coding(
+                            reason["reason"],
+                            f"{where}.overrideReason.reason",
+                            "feedback",
+                            display_required=False,
+                        )
                     self.string(reason, "userComment", f"{where}.overrideReason", "feedback", required=False)
 
 
