@@ -48,6 +48,11 @@ def _fixture_request() -> dict[str, Any]:
     return body
 
 
+def _card_uuid(thread: int, i: int) -> str:
+    """Card uuids are UUIDs (feedback naming anything else is refused at once)."""
+    return f"00000000-0000-4000-8000-{thread:04d}{i:08d}"
+
+
 @pytest.fixture
 def server(database_url: str) -> Iterator[LiveServer]:
     live = _live(database_url)
@@ -62,8 +67,8 @@ def test_8_threads_posting_500_entries_each_store_every_entry_exactly_once(
     errors: list[str] = []
     issued = [  # feedback is accepted only on issued cards: these 4000 were, as the recorder writes them
         issued_card(
-            {"uuid": f"t{thread}-card-{i}", "indicator": "info",
-             "suggestions": [{"uuid": f"s-t{thread}-card-{i}"}],
+            {"uuid": _card_uuid(thread, i), "indicator": "info",
+             "suggestions": [{"uuid": "s-" + _card_uuid(thread, i)}],
              "extension": {FINDING_EXTENSION: {"recommendation": "refer"}}},
             "vertebral-augmentation-referral",
             utc_now(),
@@ -75,7 +80,7 @@ def test_8_threads_posting_500_entries_each_store_every_entry_exactly_once(
         insert_new_rows(connection, issued_cards, [asdict(card) for card in issued])
 
     def post(thread: int) -> None:
-        entries = [feedback_entry(f"t{thread}-card-{i}") for i in range(500)]
+        entries = [feedback_entry(_card_uuid(thread, i)) for i in range(500)]
         with requests.Session() as session:
             for start in range(0, 500, 50):
                 batch = {"feedback": entries[start : start + 50]}

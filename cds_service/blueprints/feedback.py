@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -66,6 +67,7 @@ def _issued_cards(rt: Runtime, card_uuids: set[str]) -> dict[str, IssuedCard]:
     assert rt.database is not None
     if not rt.database.ensure_schema():
         raise StorageUnavailableError("database schema unavailable")
+    card_uuids = {u for u in card_uuids if _is_uuid(u)}  # every card of ours has a UUID: others are unknown
     found: dict[str, IssuedCard] = {}
     if rt.recorder is not None:
         found = {u: c for u in card_uuids if (c := rt.recorder.pending(u)) is not None}
@@ -81,3 +83,11 @@ def _issued_cards(rt: Runtime, card_uuids: set[str]) -> dict[str, IssuedCard]:
         if card_uuids <= found.keys() or time.monotonic() > deadline or rt.recorder is None:
             return found
         time.sleep(0.05)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
