@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -15,13 +16,15 @@ from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, feedbac
 from support.cds_validator import check_feedback
 
 from cds_service.app import create_app
-from cds_service.feedback_request import USER_COMMENT_CAP
+from cds_service.feedback_request import USER_COMMENT_CAP, parse_feedback
 from cds_service.runtime import Runtime
 from cds_service.store.card_log import IssuedCard
+from cds_service.store.feedback_store import save_feedback
 from cds_service.store.report import build_report
 from cds_service.store.tables import feedback, issued_cards
 
 FEEDBACK_URL = REFERRAL_URL + "/feedback"
+AS_OF_TIME = datetime(2026, 11, 23, 12, 0)
 FRACTURE = condition("fx", "M80.08XA")
 INFECTION = condition("inf", "M46.26", onset="2026-10-01")
 
@@ -298,3 +301,25 @@ def test_unreadable_bodies_are_400(tmp_path: Any, data: bytes, content_type: str
 def test_feedback_get_is_405(tmp_path: Any) -> None:
     response = _app(f"sqlite:///{tmp_path}/s.sqlite").test_client().get(FEEDBACK_URL)
     assert response.status_code == 405
+
+
+def test_analytics_count_only_feedback_on_issued_cards(tmp_path: Any) -> None:
+    """A row on a card never issued (stored before feedback was checked, or written by hand) is not
+    counted; nor is one filed under another service than the card's."""
+    app = _app(f"sqlite:///{tmp_path}/legacy.sqlite")
+    card = _card(app, [FRACTURE])
+    assert app.test_client().post(FEEDBACK_URL, json={"feedback": [feedback_entry(card)]}).status_code == 200
+    rt = _runtime(app)
+    assert rt.database is not None
+    assert rt.recorder is not None
+    assert rt.recorder.flush()
+    stray = [
+        parse_feedback({"feedback": [feedback_entry("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "overridden")]}),
+        parse_feedback({"feedback": [feedback_entry(card, "overridden")]}),
+    ]
+    save_feedback(rt.database, "vertebral-augmentation-referral", stray[0], AS_OF_TIME)
+    save_feedback(rt.database, "vertebral-augmentation-order-sign", stray[1], AS_OF_TIME)
+    assert len(_rows(app, feedback)) == 3
+    report = build_report(rt.database)
+    assert (report.total.accepted, report.total.overridden) == (1, 0)
+    assert report.reasons == []
