@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 MAX_ENTRIES = 1000
-_LIMITS = {"card": 64, "id": 64, "system": 256, "code": 128, "display": 512, "userComment": 4000}
+USER_COMMENT_CAP = 2000
+"""A clinician's free text is kept up to this many characters (the rest is cut, never refused)."""
+_LIMITS = {"card": 64, "id": 64, "system": 256, "code": 128, "display": 512, "userComment": 1_000_000}
 _OUTCOMES = ("accepted", "overridden")
 
 
@@ -125,6 +127,7 @@ def _entry(raw: Any, index: int, issues: list[tuple[str, str]]) -> FeedbackEntry
                 code = entry.text(coding, "code", "overrideReason.reason.code", required=True)
                 display = entry.text(coding, "display", "overrideReason.reason.display", required=False)
             comment = entry.text(reason, "userComment", "overrideReason.userComment", required=False)
+            comment = comment[:USER_COMMENT_CAP] if comment is not None else None
     if len(issues) > before or card is None or stamp is None:
         return None
     return FeedbackEntry(card, str(outcome), stamp, suggestions, system, code, display, comment)
@@ -150,6 +153,49 @@ def _suggestions(value: Any, outcome: Any, entry: _Entry) -> tuple[str, ...]:
         if found is not None:
             ids.append(found)
     return tuple(ids)
+
+
+class IssuedCardView(Protocol):
+    """What feedback is checked against: a card the service recorded when it answered."""
+
+    @property
+    def service_id(self) -> str: ...
+
+    def suggestion_ids(self) -> frozenset[str] | None: ...
+
+    def reason_codes(self) -> frozenset[tuple[str, str]] | None: ...
+
+
+def unbound_issues(
+    entries: Sequence[FeedbackEntry], service_id: str, issued: Mapping[str, IssuedCardView]
+) -> list[tuple[str, str]]:
+    """Entries that do not refer to what this service issued: the card (uuid, service), the
+    accepted suggestions and the override reason must be the card's own. One issue per problem."""
+    issues: list[tuple[str, str]] = []
+    for index, entry in enumerate(entries):
+        where = f"feedback[{index}]"
+        card = issued.get(entry.card)
+        if card is None or card.service_id != service_id:
+            issues.append((f"{where}.card", "is not a card this CDS service issued"))
+            continue
+        offered = card.suggestion_ids()
+        for i, suggestion in enumerate(entry.accepted_suggestions):
+            if offered is not None and suggestion not in offered:
+                issues.append((f"{where}.acceptedSuggestions[{i}].id", "is not a suggestion of this card"))
+        reasons = card.reason_codes()
+        if entry.override_code is not None and reasons is not None:
+            codes = {code for _, code in reasons}
+            if entry.override_code not in codes or (
+                entry.override_system is not None
+                and (entry.override_system, entry.override_code) not in reasons
+            ):
+                issues.append(
+                    (
+                        f"{where}.overrideReason.reason.code",
+                        "is not one of the override reasons this card offered",
+                    )
+                )
+    return issues
 
 
 def parse_feedback(body: Any) -> list[FeedbackEntry]:

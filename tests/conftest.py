@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from support.builders import AS_OF, FIXTURES, REFERRAL_URL, hook_body
+from support.cds_validator import CHECKED
 from support.fhir_server import FhirTestServer
 from support.postgres import PostgresServer
 
@@ -24,6 +25,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Apps built without a database URL (and CLI subprocesses) write to a throwaway SQLite file."""
     folder = tempfile.mkdtemp(prefix="cds-tests-")
     os.environ.setdefault("CDS_DATABASE_URL", f"sqlite:///{folder}/cds.sqlite")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How much the strict CDS Hooks validator (tests/support/cds_validator.py) checked this run."""
+    if CHECKED:
+        counts = ", ".join(f"{n} {kind}s" for kind, n in sorted(CHECKED.items()))
+        terminalreporter.write_line(f"CDS Hooks 2.0.1 validator: checked {counts}")
 
 
 @pytest.fixture(scope="session")

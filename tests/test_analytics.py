@@ -27,13 +27,11 @@ def _app(tmp_path: Path, **overrides: Any) -> Flask:
 
 def _with_data(app: Flask) -> None:
     client = app.test_client()
-    uuids = [
-        client.post(REFERRAL_URL, json=hook_body([condition("fx", "M80.08XA")])).get_json()["cards"][0][
-            "uuid"
-        ]
+    cards = [
+        client.post(REFERRAL_URL, json=hook_body([condition("fx", "M80.08XA")])).get_json()["cards"][0]
         for _ in range(3)
     ]
-    entries = [feedback_entry(uuids[0]), feedback_entry(uuids[1], "overridden")]
+    entries = [feedback_entry(cards[0]), feedback_entry(cards[1], "overridden")]
     assert client.post(REFERRAL_URL + "/feedback", json={"feedback": entries}).status_code == 200
     assert app.extensions["cds"].recorder.flush()
 
@@ -64,7 +62,7 @@ def test_analytics_page_shows_rates_reasons_and_a_chart(tmp_path: Path, header: 
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
     assert "<svg" in page
-    assert "patient-declined" in page
+    assert "already-referred" in page  # the card's first override reason
     assert "50.0%" in page  # one accepted, one overridden
     assert ">3<" in page  # three cards
 
@@ -85,7 +83,7 @@ def test_cli_report_since_and_db_upgrade(tmp_path: Path) -> None:
             [sys.executable, "-m", "cds_service.cli", *args], capture_output=True, text=True, check=True
         ).stdout
 
-    assert "revision 0001" in cli("db", "upgrade", "--database-url", f"sqlite:///{tmp_path}/new.sqlite")
+    assert "revision 0002" in cli("db", "upgrade", "--database-url", f"sqlite:///{tmp_path}/new.sqlite")
     everything = cli("report", "--database-url", url)
     assert "refer" in everything
     assert "50.0%" in everything

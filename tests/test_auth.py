@@ -284,7 +284,8 @@ def test_jwks_url_down_is_401_not_500(tmp_path: Path, ehr: Ehr) -> None:
 
 def test_feedback_needs_a_token_for_the_feedback_url(client: FlaskClient, ehr: Ehr) -> None:
     url = REFERRAL_URL + "/feedback"
-    body = {"feedback": [feedback_entry("card-1")]}
+    card = _call(client, ehr.token(AUD)).get_json()["cards"][0]  # feedback must name an issued card
+    body = {"feedback": [feedback_entry(card)]}
     _refused(_call(client, None, url, body))
     _refused(_call(client, ehr.token(AUD), url, body))
     assert _call(client, ehr.token(AUD + "/feedback"), url, body).status_code == 200

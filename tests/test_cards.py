@@ -7,12 +7,15 @@ import uuid
 from conftest import Call
 from markdown_it import MarkdownIt
 from support.builders import SCT, condition, finding, study
+from support.cds_validator import check_response
 
 FRACTURE = condition("fx", "M80.08XA", bodySite=[{"text": "L1"}])
 
 
 def test_card_has_every_contract_field(call: Call) -> None:
-    card = call([FRACTURE], [study("mr")])["cards"][0]
+    answer = call([FRACTURE], [study("mr")])
+    check_response(answer)
+    card = answer["cards"][0]
     assert uuid.UUID(card["uuid"]).version == 4
     assert len(card["summary"]) < 140
     assert card["indicator"] in {"info", "warning", "critical"}
@@ -71,10 +74,21 @@ def test_finding_extension_shape(call: Call) -> None:
             }
         ],
         "imaging": {"acuityConfirmed": True, "studies": ["ImagingStudy/mr"]},
-        "contraindications": [],
-        "dataUnavailable": [],
         "asOf": "2026-11-23",
-    }
+    }  # no contraindications, nothing unavailable: those members are omitted, never empty
+
+
+def test_finding_omits_members_with_no_value(call: Call) -> None:
+    """CDS Hooks use of JSON: a level-less fracture has no `level` (not null), no study no `studies`."""
+    answer = call([condition("fx", "M80.08XA")], patient={"resourceType": "OperationOutcome", "issue": []})
+    check_response(answer)
+    found = finding(answer)
+    (fracture,) = found["fractures"]
+    assert "level" not in fracture
+    assert "region" not in fracture
+    assert found["imaging"] == {"acuityConfirmed": False}
+    assert "contraindications" not in found
+    assert found["dataUnavailable"] == ["Patient"]
 
 
 def test_detail_states_what_when_imaging_timing_checklist_and_both_procedures(call: Call) -> None:

@@ -3,6 +3,9 @@ and cards recorded without patient data so that feedback joins to what was shown
 
 from __future__ import annotations
 
+import copy
+import threading
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -10,13 +13,18 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, feedback_entry, hook_body
+from support.cds_validator import check_feedback
 
 from cds_service.app import create_app
+from cds_service.feedback_request import USER_COMMENT_CAP, parse_feedback
 from cds_service.runtime import Runtime
+from cds_service.store.card_log import IssuedCard
+from cds_service.store.feedback_store import save_feedback
 from cds_service.store.report import build_report
 from cds_service.store.tables import feedback, issued_cards
 
 FEEDBACK_URL = REFERRAL_URL + "/feedback"
+AS_OF_TIME = datetime(2026, 11, 23, 12, 0)
 FRACTURE = condition("fx", "M80.08XA")
 INFECTION = condition("inf", "M46.26", onset="2026-10-01")
 
@@ -50,9 +58,8 @@ def test_feedback_round_trip_joins_to_the_recorded_card(database_url: str) -> No
     refer = _card(app, [FRACTURE])
     contraindicated = _card(app, [FRACTURE, INFECTION])
     client = app.test_client()
-    body = {
-        "feedback": [feedback_entry(refer["uuid"]), feedback_entry(contraindicated["uuid"], "overridden")]
-    }
+    body = {"feedback": [feedback_entry(refer), feedback_entry(contraindicated, "overridden")]}
+    check_feedback(body)
     response = client.post(FEEDBACK_URL, json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {"received": 2, "new": 2}
@@ -66,26 +73,27 @@ def test_feedback_round_trip_joins_to_the_recorded_card(database_url: str) -> No
     assert cards[refer["uuid"]].service_id == "vertebral-augmentation-referral"
     stored = {row.card_uuid: row for row in _rows(app, feedback)}
     assert stored[refer["uuid"]].outcome == "accepted"
-    assert orjson.loads(stored[refer["uuid"]].accepted_suggestions) == ["s-" + refer["uuid"]]
-    assert stored[contraindicated["uuid"]].override_code == "patient-declined"
+    assert orjson.loads(stored[refer["uuid"]].accepted_suggestions) == [refer["suggestions"][0]["uuid"]]
+    assert stored[contraindicated["uuid"]].override_code == contraindicated["overrideReasons"][0]["code"]
     assert rt.database is not None
     report = build_report(rt.database)
     by_recommendation = {r.key: r for r in report.recommendations}
     assert (by_recommendation["refer"].cards, by_recommendation["refer"].accepted) == (1, 1)
     assert by_recommendation["contraindicated"].override_rate == 1.0
-    assert [(r.code, r.count) for r in report.reasons] == [("patient-declined", 1)]
+    assert [(r.code, r.count) for r in report.reasons] == [(contraindicated["overrideReasons"][0]["code"], 1)]
 
 
 def test_no_patient_identifier_is_stored(database_url: str) -> None:
     app = _app(database_url)
-    body = hook_body([FRACTURE])
+    body = hook_body([copy.deepcopy(FRACTURE)])  # changed below: not the shared FRACTURE
     body["context"]["patientId"] = "secret-patient-77"
     body["prefetch"]["patient"]["id"] = "secret-patient-77"
     body["prefetch"]["conditions"]["entry"][0]["resource"]["subject"]["reference"] = (
         "Patient/secret-patient-77"
     )
     card = app.test_client().post(REFERRAL_URL, json=body).get_json()["cards"][0]
-    app.test_client().post(FEEDBACK_URL, json={"feedback": [feedback_entry(card["uuid"])]})
+    stored = app.test_client().post(FEEDBACK_URL, json={"feedback": [feedback_entry(card)]})
+    assert stored.status_code == 200
     rt = _runtime(app)
     assert rt.recorder is not None
     assert rt.recorder.flush()
@@ -98,7 +106,7 @@ def test_no_patient_identifier_is_stored(database_url: str) -> None:
 def test_identical_entries_are_stored_once(database_url: str) -> None:
     app = _app(database_url)
     client = app.test_client()
-    entry = feedback_entry("card-1")
+    entry = feedback_entry(_card(app, [FRACTURE]))
     first = client.post(FEEDBACK_URL, json={"feedback": [entry, entry]})
     again = client.post(FEEDBACK_URL, json={"feedback": [entry]})
     later = client.post(
@@ -111,13 +119,81 @@ def test_identical_entries_are_stored_once(database_url: str) -> None:
     assert len(_rows(app, feedback)) == 2
 
 
-def test_the_same_entry_for_another_service_is_another_entry(tmp_path: Any) -> None:
-    app = _app(f"sqlite:///{tmp_path}/s.sqlite")
-    body = {"feedback": [feedback_entry("card-1")]}
-    client = app.test_client()
-    assert client.post(FEEDBACK_URL, json=body).get_json()["new"] == 1
-    other = "/cds-services/vertebral-augmentation-order-sign/feedback"
-    assert client.post(other, json=body).get_json()["new"] == 1
+def test_feedback_must_name_a_card_this_service_issued(database_url: str) -> None:
+    """Unknown card, a card of another service, a suggestion or override reason the card never
+    offered: each refused with its own issue, and nothing of the request stored or counted."""
+    app = _app(database_url)
+    refer = _card(app, [FRACTURE])
+    other = _card(app, [FRACTURE, INFECTION])
+    foreign_reason = {"system": "http://example.org/override", "code": "patient-declined", "display": "x"}
+    body = {
+        "feedback": [
+            feedback_entry(refer),  # good on its own
+            feedback_entry("1b4e28ba-2fa1-11d2-883f-0016d3cca427"),  # never issued
+            feedback_entry(refer, acceptedSuggestions=[{"id": "1b4e28ba-2fa1-11d2-883f-0016d3cca428"}]),
+            feedback_entry(other, "overridden", overrideReason={"reason": foreign_reason}),
+            feedback_entry(
+                other,
+                "overridden",
+                overrideReason={"reason": {**other["overrideReasons"][0], "system": "urn:other"}},
+            ),
+        ]
+    }
+    check_feedback(body)  # valid CDS Hooks: only the binding to issued cards is wrong
+    issues = _issues(app.test_client().post(FEEDBACK_URL, json=body))
+    assert {where: why.split(": ", 1)[1] for where, why in issues.items()} == {
+        "feedback[1].card": "is not a card this CDS service issued",
+        "feedback[2].acceptedSuggestions[0].id": "is not a suggestion of this card",
+        "feedback[3].overrideReason.reason.code": "is not one of the override reasons this card offered",
+        "feedback[4].overrideReason.reason.code": "is not one of the override reasons this card offered",
+    }
+    order_sign = "/cds-services/vertebral-augmentation-order-sign/feedback"
+    issues = _issues(app.test_client().post(order_sign, json={"feedback": [feedback_entry(refer)]}))
+    assert list(issues) == ["feedback[0].card"]  # another service's card
+    assert _rows(app, feedback) == []
+    rt = _runtime(app)
+    assert rt.database is not None
+    assert build_report(rt.database).total.feedback == 0
+
+
+def test_feedback_right_after_the_card_is_accepted_before_its_row_is_written(tmp_path: Any) -> None:
+    """The race: the card is still on the recorder's queue (the writer is held back here)."""
+    app = _app(f"sqlite:///{tmp_path}/race.sqlite")
+    rt = _runtime(app)
+    assert rt.recorder is not None
+    release = threading.Event()
+    write = rt.recorder._write
+
+    def held_back(batch: list[IssuedCard]) -> None:
+        release.wait(10)
+        write(batch)
+
+    rt.recorder._write = held_back  # type: ignore[method-assign]
+    try:
+        card = _card(app, [FRACTURE])
+        assert rt.recorder.pending(card["uuid"]) is not None
+        response = app.test_client().post(FEEDBACK_URL, json={"feedback": [feedback_entry(card)]})
+        assert response.status_code == 200, response.get_data(as_text=True)
+    finally:
+        release.set()
+    assert rt.recorder.flush()
+    assert rt.recorder.pending(card["uuid"]) is None
+
+
+def test_user_comment_is_stored_capped_and_never_logged(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(f"sqlite:///{tmp_path}/c.sqlite")
+    card = _card(app, [FRACTURE])
+    comment = "Patient s01 prefers surgery-free care; spoke with daughter. " * 100  # 6000 characters
+    entry = feedback_entry(card, "overridden")
+    entry["overrideReason"]["userComment"] = comment
+    response = app.test_client().post(FEEDBACK_URL, json={"feedback": [entry]})
+    assert response.status_code == 200
+    (row,) = _rows(app, feedback)
+    assert row.user_comment == comment[:USER_COMMENT_CAP]
+    captured = capsys.readouterr()
+    assert "spoke with daughter" not in captured.err + captured.out
 
 
 def test_unknown_service_is_404(tmp_path: Any) -> None:
@@ -199,12 +275,15 @@ def test_malformed_feedback_is_400(tmp_path: Any, body: dict[str, Any], where: s
 
 def test_override_without_a_reason_is_accepted_and_ranked_as_no_reason(tmp_path: Any) -> None:
     app = _app(f"sqlite:///{tmp_path}/s.sqlite")
-    entry = {"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00+01:00"}
+    card = _card(app, [FRACTURE])
+    entry = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00+01:00"}
     assert app.test_client().post(FEEDBACK_URL, json={"feedback": [entry]}).status_code == 200
     (row,) = _rows(app, feedback)
     assert row.outcome_timestamp.isoformat() == "2026-11-23T09:00:00"  # stored as UTC
     rt = _runtime(app)
     assert rt.database is not None
+    assert rt.recorder is not None
+    assert rt.recorder.flush()  # the report counts feedback on recorded cards only
     assert [r.code for r in build_report(rt.database).reasons] == ["(no reason given)"]
 
 
@@ -222,3 +301,25 @@ def test_unreadable_bodies_are_400(tmp_path: Any, data: bytes, content_type: str
 def test_feedback_get_is_405(tmp_path: Any) -> None:
     response = _app(f"sqlite:///{tmp_path}/s.sqlite").test_client().get(FEEDBACK_URL)
     assert response.status_code == 405
+
+
+def test_analytics_count_only_feedback_on_issued_cards(tmp_path: Any) -> None:
+    """A row on a card never issued (stored before feedback was checked, or written by hand) is not
+    counted; nor is one filed under another service than the card's."""
+    app = _app(f"sqlite:///{tmp_path}/legacy.sqlite")
+    card = _card(app, [FRACTURE])
+    assert app.test_client().post(FEEDBACK_URL, json={"feedback": [feedback_entry(card)]}).status_code == 200
+    rt = _runtime(app)
+    assert rt.database is not None
+    assert rt.recorder is not None
+    assert rt.recorder.flush()
+    stray = [
+        parse_feedback({"feedback": [feedback_entry("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "overridden")]}),
+        parse_feedback({"feedback": [feedback_entry(card, "overridden")]}),
+    ]
+    save_feedback(rt.database, "vertebral-augmentation-referral", stray[0], AS_OF_TIME)
+    save_feedback(rt.database, "vertebral-augmentation-order-sign", stray[1], AS_OF_TIME)
+    assert len(_rows(app, feedback)) == 3
+    report = build_report(rt.database)
+    assert (report.total.accepted, report.total.overridden) == (1, 0)
+    assert report.reasons == []

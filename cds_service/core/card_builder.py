@@ -20,6 +20,7 @@ import msgspec
 import orjson
 
 from cds_service.core.decision import OrderDecision, ReferralDecision
+from cds_service.core.json_prune import prune_empty
 from cds_service.core.record import SpineStudy
 from cds_service.core.record.fhir_json import Coding
 from cds_service.core.report_cards import problem_list_suggestion, report_only, report_sentences
@@ -174,24 +175,13 @@ def _card(
             "topic": dict(texts["source"]["topic"]),
         },
         "overrideReasons": override_reasons(texts, override_group),
-        "extension": {FINDING_EXTENSION: extension},
+        "extension": {FINDING_EXTENSION: prune_empty(extension)},  # no null / empty members
     }
-
-
-def prune(value: Any) -> Any:
-    """CDS Hooks "use of JSON": members with no value are omitted, never null or empty."""
-    if isinstance(value, dict):
-        kept = {k: prune(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list):
-        items = [prune(v) for v in value]
-        return [v for v in items if v is not None and v != "" and v != [] and v != {}]
-    return value
 
 
 def finding(decision: ReferralDecision, recommendation: str) -> dict[str, Any]:
     """The structured finding every card carries (api-contract.md revision 2)."""
-    found: dict[str, Any] = prune(
+    found: dict[str, Any] = prune_empty(
         {
             "recommendation": recommendation,
             "fractures": [
@@ -527,8 +517,10 @@ def order_card(
         finding(decision, recommendation),
         new_uuid,
     )
+    card["source"]["topic"] = dict(order_texts["source"]["topic"])  # not the referral's topic
     if recommendation in ("order-not-supported", "contraindicated"):
         label = order_texts["text"]["remove_label"]
+        card["selectionBehavior"] = "at-most-one"  # CDS Hooks 2.0.1: required with suggestions
         card["suggestions"] = [
             {
                 "uuid": new_uuid(),

@@ -10,11 +10,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.core.card_builder import FINDING_EXTENSION
@@ -40,6 +42,18 @@ class IssuedCard:
     indicator: str
     contraindications: str
     issued_at: datetime
+    suggestions: str | None = None
+    """JSON list of the card's suggestion uuids (None: not known, recorded before migration 0002)."""
+    override_reasons: str | None = None
+    """JSON list of the [system, code] pairs the card offered as override reasons."""
+
+    def suggestion_ids(self) -> frozenset[str] | None:
+        return None if self.suggestions is None else frozenset(orjson.loads(self.suggestions))
+
+    def reason_codes(self) -> frozenset[tuple[str, str]] | None:
+        if self.override_reasons is None:
+            return None
+        return frozenset((system, code) for system, code in orjson.loads(self.override_reasons))
 
 
 class CardRecorder:
@@ -65,6 +79,8 @@ class CardRecorder:
     def _reset(self) -> None:
         """A fresh queue and no writer: threads and locks do not survive a fork."""
         self._queue: queue.Queue[IssuedCard] = queue.Queue(maxsize=self.max_pending)
+        self._pending: dict[str, IssuedCard] = {}
+        """Cards queued and not written yet, by uuid: feedback may arrive before the row does."""
         self._writer: threading.Thread | None = None
         self._pid = os.getpid()
 
@@ -72,10 +88,16 @@ class CardRecorder:
         """Hot path: enqueue and return; never raises, never blocks."""
         if self._writer is None or self._pid != os.getpid():
             self._start_writer()
+        self._pending[card.card_uuid] = card
         try:
             self._queue.put_nowait(card)
         except queue.Full:
+            self._pending.pop(card.card_uuid, None)
             self.dropped += 1
+
+    def pending(self, card_uuid: str) -> IssuedCard | None:
+        """A card this process issued whose row is not written yet (or None)."""
+        return self._pending.get(card_uuid)
 
     def record_card(self, card: Mapping[str, Any], service_id: str) -> None:
         """Record one card we answered with; a malformed card or anything else is logged, not raised."""
@@ -114,7 +136,8 @@ class CardRecorder:
                 except queue.Empty:
                     break
             self._write(batch)
-            for _ in batch:
+            for card in batch:
+                self._pending.pop(card.card_uuid, None)
                 self._queue.task_done()
 
     def _write(self, batch: list[IssuedCard]) -> None:
@@ -148,7 +171,30 @@ def issued_card(card: Mapping[str, Any], service_id: str, now: datetime) -> Issu
     """The row for one card of ours (every card carries the structured finding)."""
     found = card["extension"][FINDING_EXTENSION]
     codes = " ".join(sorted({c["code"] for c in found.get("contraindications", ())}))
-    return IssuedCard(card["uuid"], service_id, found["recommendation"], card["indicator"], codes, now)
+    suggestions = [s["uuid"] for s in card.get("suggestions", ()) if "uuid" in s]
+    reasons = [[r.get("system", ""), r["code"]] for r in card.get("overrideReasons", ())]
+    return IssuedCard(
+        card["uuid"],
+        service_id,
+        found["recommendation"],
+        card["indicator"],
+        codes,
+        now,
+        orjson.dumps(suggestions).decode(),
+        orjson.dumps(reasons).decode(),
+    )
+
+
+def recorded_cards(database: Database, card_uuids: Iterable[str]) -> dict[str, IssuedCard]:
+    """The recorded cards among `card_uuids`, by uuid (SQLAlchemyError when the database is away)."""
+    wanted = sorted(set(card_uuids))
+    found: dict[str, IssuedCard] = {}
+    with database.engine.connect() as connection:
+        for start in range(0, len(wanted), 500):
+            query = select(issued_cards).where(issued_cards.c.card_uuid.in_(wanted[start : start + 500]))
+            for row in connection.execute(query).mappings():
+                found[row["card_uuid"]] = IssuedCard(**dict(row))
+    return found
 
 
 _recorders: dict[str, CardRecorder] = {}

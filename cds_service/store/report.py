@@ -11,8 +11,13 @@ from sqlalchemy import Connection, func, select
 from cds_service.store.database import Database
 from cds_service.store.tables import feedback, issued_cards
 
-UNKNOWN = "(card not recorded)"
 NO_REASON = "(no reason given)"
+_VALID_FEEDBACK = feedback.join(
+    issued_cards,
+    (feedback.c.card_uuid == issued_cards.c.card_uuid) & (feedback.c.service_id == issued_cards.c.service_id),
+)
+"""Only feedback on a card this service issued counts (rows stored before feedback was checked
+against issued cards may not be)."""
 
 
 @dataclass
@@ -97,6 +102,7 @@ def _by_service(connection: Connection, start: datetime) -> list[Rates]:
         found.setdefault(service_id, Rates(service_id)).cards = n
     outcomes = (
         select(feedback.c.service_id, feedback.c.outcome, func.count())
+        .select_from(_VALID_FEEDBACK)
         .where(feedback.c.outcome_timestamp >= start)
         .group_by(feedback.c.service_id, feedback.c.outcome)
     )
@@ -110,12 +116,11 @@ def _by_recommendation(connection: Connection, start: datetime) -> list[Rates]:
     cards = select(issued_cards.c.recommendation, func.count()).where(issued_cards.c.issued_at >= start)
     for recommendation, n in connection.execute(cards.group_by(issued_cards.c.recommendation)):
         found.setdefault(recommendation, Rates(recommendation)).cards = n
-    recommendation = func.coalesce(issued_cards.c.recommendation, UNKNOWN)
     outcomes = (
-        select(recommendation, feedback.c.outcome, func.count())
-        .select_from(feedback.outerjoin(issued_cards, feedback.c.card_uuid == issued_cards.c.card_uuid))
+        select(issued_cards.c.recommendation, feedback.c.outcome, func.count())
+        .select_from(_VALID_FEEDBACK)
         .where(feedback.c.outcome_timestamp >= start)
-        .group_by(recommendation, feedback.c.outcome)
+        .group_by(issued_cards.c.recommendation, feedback.c.outcome)
     )
     for key, outcome, n in connection.execute(outcomes):
         _count(found, key, outcome, n)
@@ -126,6 +131,7 @@ def _reasons(connection: Connection, start: datetime) -> list[Reason]:
     code = func.coalesce(feedback.c.override_code, NO_REASON)
     query = (
         select(code, func.max(feedback.c.override_display), func.count())
+        .select_from(_VALID_FEEDBACK)
         .where(feedback.c.outcome == "overridden", feedback.c.outcome_timestamp >= start)
         .group_by(code)
     )
@@ -142,6 +148,7 @@ def _by_day(connection: Connection, start: datetime) -> list[Rates]:
     outcome_day = func.date(feedback.c.outcome_timestamp)
     outcomes = (
         select(outcome_day, feedback.c.outcome, func.count())
+        .select_from(_VALID_FEEDBACK)
         .where(feedback.c.outcome_timestamp >= start)
         .group_by(outcome_day, feedback.c.outcome)
     )

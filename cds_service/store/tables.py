@@ -18,9 +18,13 @@ issued_cards = Table(
     Column("indicator", String(16), nullable=False),
     Column("contraindications", String(512), nullable=False, default=""),
     Column("issued_at", DateTime(), nullable=False),
+    Column("suggestions", Text),
+    Column("override_reasons", Text),
     Index("ix_issued_cards_issued_at", "issued_at"),
 )
-"""One row per card answered; `contraindications` is the space-joined codes, sorted."""
+"""One row per card answered; `contraindications` is the space-joined codes, sorted. `suggestions`
+(JSON list of suggestion uuids) and `override_reasons` (JSON list of [system, code]) are what the
+card offered, so feedback can be checked against it; NULL for cards recorded before migration 0002."""
 
 feedback = Table(
     "feedback",

@@ -134,20 +134,25 @@ def sorted_lists(value: Any) -> Any:
     return value
 
 
-def feedback_entry(card: str, outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
-    """One CDS Hooks feedback entry; accepted ones name a suggestion, overridden ones a reason."""
-    entry: dict[str, Any] = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-23T10:00:00Z"}
-    if outcome == "accepted":
-        entry["acceptedSuggestions"] = [{"id": "s-" + card}]
+def feedback_entry(card: str | dict[str, Any], outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
+    """One CDS Hooks feedback entry on a card the service answered with (or on a bare uuid): accepted
+    ones name the card's first suggestion, overridden ones its first override reason."""
+    if isinstance(card, dict):
+        card_uuid = card["uuid"]
+        suggestion = card["suggestions"][0]["uuid"] if card.get("suggestions") else "no-suggestion"
+        reason = dict(card["overrideReasons"][0])
     else:
-        entry["overrideReason"] = {
-            "reason": {
-                "system": "http://example.org/override",
-                "code": "patient-declined",
-                "display": "Declined",
-            },
-            "userComment": "discussed",
-        }
+        card_uuid, suggestion = card, "s-" + card
+        reason = {"system": "http://example.org/override", "code": "patient-declined", "display": "Declined"}
+    entry: dict[str, Any] = {
+        "card": card_uuid,
+        "outcome": outcome,
+        "outcomeTimestamp": "2026-11-23T10:00:00Z",
+    }
+    if outcome == "accepted":
+        entry["acceptedSuggestions"] = [{"id": suggestion}]
+    else:
+        entry["overrideReason"] = {"reason": reason, "userComment": "discussed"}
     entry.update(extra)
     return entry
 
