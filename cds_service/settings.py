@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         None, description="JSON file of the EHRs that may call (iss, jwks_url | jwks, jku_allowlist, tenant)."
     )
     jwt_leeway_seconds: int = Field(30, ge=0, le=60, description="Clock skew tolerated on exp, iat, nbf.")
+    jwt_max_lifetime_seconds: int = Field(
+        300, ge=1, le=86_400, description="Longest JWT lifetime accepted (exp - iat), plus the leeway."
+    )
     jwks_cache_seconds: int = Field(
         3600, ge=0, description="How long fetched JWKS are used before refetching."
     )

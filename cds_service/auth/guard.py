@@ -82,6 +82,7 @@ def build_verifier(settings: Settings, database: Database) -> TokenVerifier:
         ),
         first_use=ReplayCache(database).first_use,
         leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 
