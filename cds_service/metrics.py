@@ -59,6 +59,11 @@ REPLAY_CHECKS = Counter(
     "JWT id replay checks, by where they were decided: database, or process memory during an outage.",
     ["store"],
 )
+REPLAY_MEMORY = Gauge(
+    "cds_replay_memory_entries",
+    "JWT ids held in process memory while the database is away (0 once it is back).",
+    multiprocess_mode="livesum",
+)
 DATABASE_UP = Gauge(
     "cds_database_up",
     "1 when the last database health check (/readyz) reached the database, else 0.",
@@ -90,6 +95,10 @@ def record_database_outage(component: str) -> None:
 
 def record_replay_check(store: str) -> None:
     REPLAY_CHECKS.labels(store).inc()
+
+
+def record_replay_memory(entries: int) -> None:
+    REPLAY_MEMORY.set(entries)
 
 
 def record_database_health(up: bool) -> None:

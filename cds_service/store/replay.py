@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.metrics import record_database_outage, record_replay_check
+from cds_service.metrics import record_database_outage, record_replay_check, record_replay_memory
 from cds_service.store.card_log import utc_now
 from cds_service.store.database import Database
 from cds_service.store.sql import insert_new_rows
@@ -99,6 +99,7 @@ class ReplayCache:
         with self._lock:
             self._memory.clear()
             self._outage = False
+        record_replay_memory(0)
         log.info("replay cache back in the database", extra={"carried_over": len(rows)})
 
     def _purge(self, connection: Connection) -> None:
@@ -123,4 +124,6 @@ class ReplayCache:
             if key in self._memory:
                 return False
             self._memory[key] = expires_at
-            return True
+            size = len(self._memory)
+        record_replay_memory(size)
+        return True
