@@ -67,6 +67,14 @@ def _register_errors(app: Flask) -> None:
         return outcome_response(500, "exception", "internal error")
 
 
+def fetch_threads(settings: Settings) -> int:
+    """Enough fetch threads that every request thread can fetch every key of a call at once: honest
+    concurrent calls never queue behind each other (abandoned fetches end at their deadline)."""
+    if settings.fhir_workers is not None:
+        return settings.fhir_workers
+    return settings.threads * max(len(service.prefetch) for service in SERVICES.values())
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], date] | None = None, **overrides: Any
 ) -> Flask:
@@ -91,7 +99,7 @@ def create_app(
         # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
         fetcher=FhirFetcher(
             FetchLimits.from_settings(base),
-            ThreadPoolExecutor(max_workers=base.fhir_workers, thread_name_prefix="cds-fhir"),
+            ThreadPoolExecutor(max_workers=fetch_threads(base), thread_name_prefix="cds-fhir"),
         ),
         database=database,
         recorder=recorder_for(database) if base.record_cards else None,

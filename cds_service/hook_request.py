@@ -30,6 +30,8 @@ class HookRequest:
     prefetch: Mapping[str, Any]
     orders: tuple[Mapping[str, Any], ...] = ()
     """order hooks: the draft orders the hook looks at (order-select: the selected ones only)."""
+    allowed_fhir_origins: tuple[str, ...] | None = None
+    """The calling issuer's registered fhirServer origins, when it has some (None: any origin)."""
 
 
 def _bad(diagnostics: str) -> CdsError:

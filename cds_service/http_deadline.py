@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import ipaddress
 import itertools
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 @dataclass
 class _Scope:
@@ -33,6 +36,8 @@ class _Scope:
     peer_check: Callable[[str], bool] | None
     armed: list[_Watch] = field(default_factory=list)
     fired: bool = False
+    refused: bool = False
+    """A connection was refused by `peer_check` (before connecting, or at once after)."""
 
 
 @dataclass(order=True)
@@ -102,8 +107,8 @@ class DeadlineExceededError(Exception):
     """The scope's deadline passed and its sockets were shut down."""
 
 
-class AddressRefusedError(requests.exceptions.ConnectionError):
-    """The connection reached an address the policy forbids (no request was sent on it)."""
+class AddressRefusedError(OSError):
+    """The host resolves to, or connected to, an address the policy forbids (nothing was sent)."""
 
 
 def _current() -> _Scope | None:
@@ -134,6 +139,7 @@ def _arm(sock: socket.socket | None) -> None:
         except OSError:
             peer = ""
         if not scope.peer_check(str(peer)):
+            scope.refused = True
             with contextlib.suppress(OSError):
                 sock.close()
             raise AddressRefusedError("address refused by the outbound policy")
@@ -145,8 +151,24 @@ def _arm(sock: socket.socket | None) -> None:
     _watchdog.watch(sock, scope)
 
 
+def _check_resolved(host: str, port: int) -> None:
+    """Before connecting: every address the name resolves to must pass the policy, so no packet
+    goes to a forbidden address (the check after connecting catches a name that changed since)."""
+    scope = _current()
+    if scope is None or scope.peer_check is None:
+        return
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # unresolvable: connecting fails on its own
+    if not found or not all(scope.peer_check(str(info[4][0])) for info in found):
+        scope.refused = True
+        raise AddressRefusedError("address refused by the outbound policy")
+
+
 class _DeadlineHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
+        _check_resolved(self.host, self.port)
         sock = super()._new_conn()
         _arm(sock)  # before TLS: a trickled handshake is bounded too
         return sock
@@ -159,6 +181,7 @@ class _DeadlineHTTPConnection(HTTPConnection):
 
 class _DeadlineHTTPSConnection(HTTPSConnection):
     def _new_conn(self) -> socket.socket:
+        _check_resolved(self.host, self.port)
         sock = super()._new_conn()
         _arm(sock)
         return sock
@@ -181,6 +204,26 @@ class DeadlineAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
+def address_policy(*, allow_loopback: bool, networks: Sequence[IPNetwork] = ()) -> Callable[[str], bool]:
+    """Public unicast addresses only; loopback when allowed (local sandboxes), and any address inside
+    `networks` (an EHR on the hospital's private network, named in the configuration)."""
+
+    def allowed(text: str) -> bool:
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in networks):
+            return True
+        if address.is_loopback:
+            return allow_loopback
+        return address.is_global and not address.is_multicast
+
+    return allowed
 
 
 def deadline_session() -> requests.Session:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,8 +44,24 @@ class Settings(BaseSettings):
     fhir_page_size: int = Field(
         200, ge=0, le=10_000, description="_count sent with searches (0: leave it to the server)."
     )
-    fhir_workers: int = Field(
-        16, ge=1, le=256, description="Threads fetching for all hook calls of one process."
+    fhir_max_call_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Most FHIR response bytes read for one hook call, all keys."
+    )
+    fhir_max_json_containers: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Most JSON arrays and objects in one FHIR response; more is 'too-large'.",
+    )
+    fhir_allowed_networks: str = Field(
+        "",
+        description="CIDRs (comma-separated) a fhirServer may resolve to besides public addresses.",
+    )
+    threads: int = Field(4, ge=1, le=256, description="Request threads per worker (gunicorn gthread).")
+    fhir_workers: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Threads fetching for all hook calls of one process; default: threads x prefetch keys.",
     )
     fixtures_dir: Path | None = Field(
         None,
@@ -76,6 +93,21 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated browser origins allowed to call (e.g. the CDS Hooks sandbox); '*': any.",
     )
+
+    def fhir_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.fhir_allowed_networks.split(",")
+            if part.strip()
+        )
+
+    @field_validator("fhir_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     def allowed_origins(self) -> list[str]:
         """CORS origins; the demo allows any, so the browser-based sandbox can call."""

@@ -39,6 +39,8 @@ class Caller:
     subject: str | None
     tenant: str | None
     jti: str
+    fhir_servers: tuple[str, ...] | None = None
+    """The issuer's registered fhirServer origins (None: not restricted)."""
 
 
 ReplayCheck = Callable[[str, str, datetime], bool]
@@ -136,4 +138,5 @@ class TokenVerifier:
             subject if isinstance(subject, str) else None,
             tenant if isinstance(tenant, str) else None,
             jti,
+            issuer.fhir_servers,
         )
