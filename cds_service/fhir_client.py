@@ -66,6 +66,15 @@ def _libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _libc()
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_big_buffers_returnable() -> None:
+    """Allocations of 1 MiB and more get their own mapping, returned to the system when freed.
+    glibc's default raises that threshold to the largest block freed so far (up to 32 MiB), after
+    which hostile-sized bodies come from the heap and stay in the worker (measured: +100 MB kept)."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
 
 
 class FetchError(Exception):
@@ -208,6 +217,7 @@ class FhirFetcher:
     ) -> None:
         self.limits = limits
         self._executor = executor
+        keep_big_buffers_returnable()
         self._sleep = sleep
         self._local = threading.local()
 
@@ -257,7 +267,10 @@ class FhirFetcher:
             try:
                 result: Fetched | FetchError = Fetched(self._read_all(base, request, task, deadline, budget))
             except FetchError as error:
-                result = error
+                # A fresh error: the raised one's traceback holds the frames (and the body buffers).
+                result = FetchError(error.kind, error.status)
+        if budget.used >= TRIM_AFTER_BYTES:
+            release_memory()  # the buffers are gone by now; give their pages back
         if scope.refused:
             return FetchError("forbidden-address")
         if scope.fired or time.monotonic() > deadline:
@@ -368,11 +381,6 @@ class FhirFetcher:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise FetchError("bad-json", status) from None
-        finally:
-            size = len(body)
-            del body
-            if size >= TRIM_AFTER_BYTES:
-                release_memory()
         if time.monotonic() > deadline:
             raise FetchError("timeout", status)
         return value
@@ -395,9 +403,4 @@ class FhirFetcher:
         except (requests.RequestException, OSError):
             kind: FailureKind = "timeout" if time.monotonic() >= deadline else "unreachable"
             raise FetchError(kind, response.status_code) from None
-        except FetchError:
-            if len(body) >= TRIM_AFTER_BYTES:
-                del body
-                release_memory()
-            raise
         return body
