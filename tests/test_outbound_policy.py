@@ -6,7 +6,6 @@ before any packet is sent (checked by watching the socket layer)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from cds_service.http_deadline import address_policy
 
 
 @pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every connection attempt urllib3 makes (refused here, so nothing leaves the machine)."""
     seen: list[Any] = []
 
@@ -32,7 +31,7 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
     monkeypatch.setattr(urllib3.util.connection, "create_connection", refuse)
     monkeypatch.setattr("urllib3.connection.connection.create_connection", refuse)
-    yield seen
+    return seen
 
 
 def _no_prefetch(fhir_server: str) -> dict[str, Any]:
