@@ -19,6 +19,7 @@ from cds_service.core.terminology import load_terminology
 from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
 from cds_service.markdown_html import render_markdown
+from cds_service.metrics import record_database_health
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.readiness import CheckResult, add_readiness_check
 from cds_service.runtime import Runtime, utc_today
@@ -117,15 +118,19 @@ def create_app(
     app.register_blueprint(analytics.bp)
     app.register_blueprint(openapi.bp)
     install_auth(app, base, database)
-    add_readiness_check(
-        app,
-        "database",
-        lambda: (
+
+    def database_health() -> CheckResult:
+        up = database.ping()
+        record_database_health(up)
+        return (
             CheckResult(True, database.backend)
-            if database.ping()
+            if up
             else CheckResult(False, f"{database.backend} unreachable")
-        ),
-    )
+        )
+
+    # Hooks answer without the database (replay checks fall back to memory, card recording is
+    # queued): it takes the instance out of service only when the configuration says so.
+    add_readiness_check(app, "database", database_health, required=base.ready_requires_database)
     install_security_headers(app, hsts=(base.public_base_url or "").startswith("https://"))
     if base.allowed_origins():
         CORS(

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     jwks_refresh_min_seconds: int = Field(
         60, ge=0, description="An unknown kid refetches a JWKS at most this often (per URL)."
     )
+    ready_requires_database: bool = Field(
+        False, description="/readyz fails while the database is away (default: reported, not required)."
+    )
     discovery_auth: bool = Field(False, description="Require the JWT for GET /cds-services too.")
     cors_origins: str = Field(
         "",
