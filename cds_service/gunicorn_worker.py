@@ -133,6 +133,9 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         while self.reading and self.reading[0].read_deadline <= now:
             self._drop(self.reading[0])
+        if not self.alive:  # stopping: connections that sent nothing yet do not hold the shutdown
+            for conn in [c for c in self.reading if not c.read_ahead]:
+                self._drop(conn)
 
     def handle(self, conn: ReadAheadConn) -> Any:
         if conn.read_ahead:
