@@ -121,7 +121,7 @@ def create_app(
 
     def database_health() -> CheckResult:
         up = database.ping()
-        record_database_health(up)
+        record_database_health(database.backend, up)
         return (
             CheckResult(True, database.backend)
             if up

@@ -62,11 +62,13 @@ REPLAY_CHECKS = Counter(
 REPLAY_MEMORY = Gauge(
     "cds_replay_memory_entries",
     "JWT ids held in process memory while the database is away (0 once it is back).",
+    ["component"],  # labelled: its sample files are made on first use, in the workers
     multiprocess_mode="livesum",
 )
 DATABASE_UP = Gauge(
     "cds_database_up",
     "1 when the last database health check (/readyz) reached the database, else 0.",
+    ["backend"],
     multiprocess_mode="mostrecent",
 )
 
@@ -98,11 +100,11 @@ def record_replay_check(store: str) -> None:
 
 
 def record_replay_memory(entries: int) -> None:
-    REPLAY_MEMORY.set(entries)
+    REPLAY_MEMORY.labels("replay").set(entries)
 
 
-def record_database_health(up: bool) -> None:
-    DATABASE_UP.set(1 if up else 0)
+def record_database_health(backend: str, up: bool) -> None:
+    DATABASE_UP.labels(backend).set(1 if up else 0)
 
 
 def exposition() -> tuple[bytes, str]:

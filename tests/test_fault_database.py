@@ -75,13 +75,13 @@ def test_database_outage_never_turns_a_fresh_jti_into_a_replay(
         assert int(feedback.headers["Retry-After"]) > 0
         assert _metric(server, 'cds_database_outages_total{component="replay"}') >= 1
         assert _metric(server, 'cds_replay_checks_total{store="memory"}') >= statuses[200] - 2
-        assert _metric(server, "cds_replay_memory_entries") > 0
+        assert _metric(server, 'cds_replay_memory_entries{component="replay"}') > 0
         assert (server.logged().count("replay cache in process memory")) <= 2  # once per worker
 
         private_postgres.start()
         time.sleep(1.1)  # each worker tries the database again at most once a second
         assert Counter(call(ehr.token(AUD)) for _ in range(20)) == {200: 20}
-        assert _metric(server, "cds_replay_memory_entries") == 0  # nothing left to scan
+        assert _metric(server, 'cds_replay_memory_entries{component="replay"}') == 0  # nothing left to scan
         # ids seen during the outage went to the database: refused by whichever worker answers
         assert Counter(call(token) for token in used_during_outage[:10]) == {401: 10}
     finally:

@@ -179,7 +179,7 @@ def test_readyz_checks_the_database(tmp_path: Path) -> None:
         "required": False,
     }
     assert "secret-pw" not in answer.get_data(as_text=True)
-    assert "cds_database_up 0.0" in bad.get("/metrics").get_data(as_text=True)
+    assert 'cds_database_up{backend="postgresql"} 0.0' in bad.get("/metrics").get_data(as_text=True)
     strict = create_app(auth="off", database_url=unreachable, ready_requires_database=True).test_client()
     answer = strict.get("/readyz")
     assert answer.status_code == 503
