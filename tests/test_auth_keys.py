@@ -120,13 +120,13 @@ def test_token_lifetime_is_at_most_the_maximum_plus_the_leeway(
 ) -> None:
     app = _app(tmp_path, {"iss": SANDBOX_ISS, "jwks": sandbox.jwks})
     now = int(time.time())
-    assert _status(app, _token(sandbox, iat=now, exp=now + lifetime)) == status
+    assert _status(app, _token(sandbox, jku=None, iat=now, exp=now + lifetime)) == status
 
 
 def test_the_maximum_lifetime_is_configurable(tmp_path: Path, sandbox: Ehr) -> None:
     app = _app(tmp_path, {"iss": SANDBOX_ISS, "jwks": sandbox.jwks}, jwt_max_lifetime_seconds=3600)
     now = int(time.time())
-    assert _status(app, _token(sandbox, iat=now, exp=now + 3600)) == 200
+    assert _status(app, _token(sandbox, jku=None, iat=now, exp=now + 3600)) == 200
 
 
 @pytest.mark.parametrize(
@@ -141,4 +141,4 @@ def test_the_maximum_lifetime_is_configurable(tmp_path: Path, sandbox: Ehr) -> N
 )
 def test_absurd_dates_are_401_not_500(tmp_path: Path, sandbox: Ehr, claims: dict[str, Any]) -> None:
     app = _app(tmp_path, {"iss": SANDBOX_ISS, "jwks": sandbox.jwks})
-    assert _status(app, _token(sandbox, **claims)) == 401
+    assert _status(app, _token(sandbox, jku=None, **claims)) == 401
