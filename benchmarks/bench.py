@@ -14,6 +14,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_fetch  # noqa: E402
 import bench_http  # noqa: E402
+import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_patient_view  # noqa: E402
 
@@ -22,6 +23,7 @@ SECTIONS = [
     ("2. HTTP under gunicorn vs a trivial endpoint", bench_http.run),
     ("3. Fetch path: no prefetch, FHIR server answering after 100 ms", bench_fetch.run),
     ("4. Peak memory, 10,000 resources", bench_memory.run),
+    ("5. Load with JWT on: 8 and 32 connections, SQLite and PostgreSQL", bench_load.run),
 ]
 
 

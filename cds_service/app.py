@@ -19,6 +19,7 @@ from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import Terminology
 from cds_service.fhir_client import FetchLimits, FhirFetcher
 from cds_service.logs import configure_logging
+from cds_service.metrics import record_database_health
 from cds_service.outcome import CdsError, outcome_response
 from cds_service.rationale_page import render_rationale
 from cds_service.readiness import CheckResult, add_readiness_check
@@ -59,6 +60,14 @@ def _register_errors(app: Flask) -> None:
         return outcome_response(500, "exception", "internal error")
 
 
+def fetch_threads(settings: Settings) -> int:
+    """Enough fetch threads that every request thread can fetch every key of a call at once: honest
+    concurrent calls never queue behind each other (abandoned fetches end at their deadline)."""
+    if settings.fhir_workers is not None:
+        return settings.fhir_workers
+    return settings.threads * max(len(service.prefetch) for service in SERVICES.values())
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], date] | None = None, **overrides: Any
 ) -> Flask:
@@ -83,7 +92,7 @@ def create_app(
         # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
         fetcher=FhirFetcher(
             FetchLimits.from_settings(base),
-            ThreadPoolExecutor(max_workers=base.fhir_workers, thread_name_prefix="cds-fhir"),
+            ThreadPoolExecutor(max_workers=fetch_threads(base), thread_name_prefix="cds-fhir"),
         ),
         database=database,
         recorder=recorder_for(database) if base.record_cards else None,
@@ -101,15 +110,19 @@ def create_app(
     app.register_blueprint(analytics.bp)
     app.register_blueprint(openapi.bp)
     install_auth(app, base, database)
-    add_readiness_check(
-        app,
-        "database",
-        lambda: (
+
+    def database_health() -> CheckResult:
+        up = database.ping()
+        record_database_health(database.backend, up)
+        return (
             CheckResult(True, database.backend)
-            if database.ping()
+            if up
             else CheckResult(False, f"{database.backend} unreachable")
-        ),
-    )
+        )
+
+    # Hooks answer without the database (replay checks fall back to memory, card recording is
+    # queued): it takes the instance out of service only when the configuration says so.
+    add_readiness_check(app, "database", database_health, required=base.ready_requires_database)
     if terminology.site_files:
         add_readiness_check(app, "site-valuesets", lambda: _site_valuesets_check(terminology))
     install_security_headers(app, hsts=(base.public_base_url or "").startswith("https://"))

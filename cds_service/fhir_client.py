@@ -8,6 +8,7 @@ URLs (they hold patient ids) or the token.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import random
 import re
@@ -25,6 +26,7 @@ import orjson
 import requests
 
 from cds_service.hook_request import HookRequest
+from cds_service.http_deadline import IPNetwork, address_policy, deadline_scope, deadline_session
 from cds_service.prefetch import FailureKind, Fetched, FetchFailed, FetchOutcome, FetchTask, read_page
 from cds_service.settings import Settings
 
@@ -44,6 +46,35 @@ MAX_RETRIES = 3
 MAX_REDIRECTS = 3
 BACKOFF_SECONDS = 0.1
 CHUNK_BYTES = 64 * 1024
+TRIM_AFTER_BYTES = 4 * 1024 * 1024
+"""After a body this large is released, free memory goes back to the system (glibc keeps it)."""
+
+
+def release_memory() -> None:
+    """Give freed heap back to the system (glibc malloc_trim); nothing elsewhere."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_big_buffers_returnable() -> None:
+    """Allocations of 1 MiB and more get their own mapping, returned to the system when freed.
+    glibc's default raises that threshold to the largest block freed so far (up to 32 MiB), after
+    which hostile-sized bodies come from the heap and stay in the worker (measured: +100 MB kept)."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
 
 
 class FetchError(Exception):
@@ -61,7 +92,11 @@ class FetchLimits:
     max_pages: int = 20
     max_resources: int = 10_000
     max_response_bytes: int = 32 * 1024 * 1024
+    max_call_bytes: int = 64 * 1024 * 1024
+    max_json_containers: int = 1_000_000
     page_size: int = 200
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    check_addresses: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchLimits:
@@ -70,8 +105,31 @@ class FetchLimits:
             max_pages=settings.fhir_max_pages,
             max_resources=settings.fhir_max_resources,
             max_response_bytes=settings.fhir_max_response_bytes,
+            max_call_bytes=settings.fhir_max_call_bytes,
+            max_json_containers=settings.fhir_max_json_containers,
             page_size=settings.fhir_page_size,
+            allowed_networks=settings.fhir_networks(),
         )
+
+    def address_allowed(self) -> Callable[[str], bool] | None:
+        """Public addresses only; loopback for local sandboxes (with CDS_ALLOW_HTTP_FHIR)."""
+        if not self.check_addresses:
+            return None
+        return address_policy(allow_loopback=self.allow_http, networks=self.allowed_networks)
+
+
+class _CallBytes:
+    """Bytes read so far by all keys of one hook call, against the per-call cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            self.used += size
+            return self.used <= self.cap
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
@@ -86,14 +144,17 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
 
 
-def check_base(fhir_server: str, allow_http: bool) -> str:
-    """The fhirServer base without a trailing slash, or why it may not be used."""
+def check_base(fhir_server: str, allow_http: bool, allowed_origins: tuple[str, ...] | None = None) -> str:
+    """The fhirServer base without a trailing slash, or why it may not be used. `allowed_origins`
+    (the calling issuer's fhirServer origins, when its registration names some) binds it further."""
     origin = _origin(fhir_server)
     parts = urlsplit(fhir_server)
     if origin is None or parts.query or parts.fragment:
         raise FetchError("bad-fhir-server")
     if origin[0] == "http" and not allow_http:
         raise FetchError("not-https")
+    if allowed_origins is not None and origin not in {_origin(o) for o in allowed_origins}:
+        raise FetchError("not-issuer-origin")
     return fhir_server.rstrip("/")
 
 
@@ -156,6 +217,7 @@ class FhirFetcher:
     ) -> None:
         self.limits = limits
         self._executor = executor
+        keep_big_buffers_returnable()
         self._sleep = sleep
         self._local = threading.local()
 
@@ -163,11 +225,12 @@ class FhirFetcher:
         self, request: HookRequest, tasks: Mapping[str, FetchTask], deadline: float
     ) -> dict[str, FetchOutcome]:
         try:
-            base = check_base(request.fhir_server or "", self.limits.allow_http)
+            base = check_base(request.fhir_server or "", self.limits.allow_http, request.allowed_fhir_origins)
         except FetchError as error:
             return {key: self._failed(key, error) for key in tasks}
+        budget = _CallBytes(self.limits.max_call_bytes)
         futures = {
-            key: self._executor.submit(self._fetch_key, base, request, task, deadline)
+            key: self._executor.submit(self._fetch_key, base, request, task, deadline, budget)
             for key, task in tasks.items()
         }
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
@@ -175,7 +238,7 @@ class FhirFetcher:
         for key, future in futures.items():
             if future.done():
                 result = future.result()
-            else:  # still queued or in flight at the deadline: its own timeouts end it soon
+            else:  # still queued or in flight at the deadline: its sockets are being shut down now
                 future.cancel()
                 result = FetchError("timeout")
             outcomes[key] = result if isinstance(result, Fetched) else self._failed(key, result)
@@ -189,23 +252,34 @@ class FhirFetcher:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
             # No netrc credentials or proxies from the environment: the Authorization header we
-            # set is the only one sent, and only to fhirServer.
-            session.trust_env = False
+            # set is the only one sent, and only to fhirServer. Its requests end at the deadline.
+            session = deadline_session()
             self._local.session = session
         return session
 
     def _fetch_key(
-        self, base: str, request: HookRequest, task: FetchTask, deadline: float
+        self, base: str, request: HookRequest, task: FetchTask, deadline: float, budget: _CallBytes
     ) -> Fetched | FetchError:
-        """Runs on a pool thread; the caller logs failures, once, even for a straggler it gave up on."""
-        try:
-            return Fetched(self._read_all(base, request, task, deadline))
-        except FetchError as error:
-            return error
+        """Runs on a pool thread; the caller logs failures, once, even for a straggler it gave up on.
+        Every socket it uses is shut down at the deadline, so the thread is free by then."""
+        with deadline_scope(deadline, self.limits.address_allowed()) as scope:
+            try:
+                result: Fetched | FetchError = Fetched(self._read_all(base, request, task, deadline, budget))
+            except FetchError as error:
+                # A fresh error: the raised one's traceback holds the frames (and the body buffers).
+                result = FetchError(error.kind, error.status)
+        if budget.used >= TRIM_AFTER_BYTES:
+            release_memory()  # the buffers are gone by now; give their pages back
+        if scope.refused:
+            return FetchError("forbidden-address")
+        if scope.fired or time.monotonic() > deadline:
+            return FetchError("timeout")
+        return result
 
-    def _read_all(self, base: str, request: HookRequest, task: FetchTask, deadline: float) -> list[Any]:
+    def _read_all(
+        self, base: str, request: HookRequest, task: FetchTask, deadline: float, budget: _CallBytes
+    ) -> list[Any]:
         """Every page of one key: same origin only, no URL twice, within the caps."""
         if task.next_url is not None:
             url: str | None = urljoin(f"{base}/", task.next_url)
@@ -224,7 +298,7 @@ class FhirFetcher:
             seen.add(url)
             if len(seen) > limits.max_pages:
                 raise FetchError("too-large")
-            value = self._get_json(url, base, request.access_token, deadline, may_be_missing)
+            value = self._get_json(url, base, request.access_token, deadline, may_be_missing, budget)
             if value is None:
                 return resources
             if not isinstance(value, dict) or value.get("resourceType") in (None, "OperationOutcome"):
@@ -244,7 +318,15 @@ class FhirFetcher:
         if _origin(url) != _origin(base):
             raise FetchError("off-origin")
 
-    def _get_json(self, url: str, base: str, token: str | None, deadline: float, may_be_missing: bool) -> Any:
+    def _get_json(
+        self,
+        url: str,
+        base: str,
+        token: str | None,
+        deadline: float,
+        may_be_missing: bool,
+        budget: _CallBytes,
+    ) -> Any:
         """One GET with retries (429 / 503) and same-origin redirects; None for a missing read."""
         headers = {"Accept": "application/fhir+json"}
         if token:
@@ -260,7 +342,7 @@ class FhirFetcher:
                 )
             except requests.Timeout:
                 raise FetchError("timeout") from None
-            except requests.RequestException:
+            except (requests.RequestException, OSError):
                 raise FetchError("unreachable") from None
             with response:
                 status = response.status_code
@@ -286,29 +368,39 @@ class FhirFetcher:
                     raise FetchError("server-error", status)
                 if status >= 300:
                     raise FetchError("query-refused", status)
-                body = self._read_body(response, deadline)
-            try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise FetchError("bad-json", status) from None
+                body = self._read_body(response, deadline, budget)
+            return self._decode(body, status, deadline)
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
-        """The body, stopping at the byte cap or the deadline (a trickling server cannot hold us)."""
+    def _decode(self, body: bytearray, status: int, deadline: float) -> Any:
+        """JSON within the caps: a body of millions of tiny arrays or objects would take a gigabyte
+        and seconds as Python objects, so containers are counted first (cheap, over-counts only)."""
+        containers = body.count(b"[") + body.count(b"{")
+        if containers > self.limits.max_json_containers:
+            raise FetchError("too-large", status)
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise FetchError("bad-json", status) from None
+        if time.monotonic() > deadline:
+            raise FetchError("timeout", status)
+        return value
+
+    def _read_body(self, response: requests.Response, deadline: float, budget: _CallBytes) -> bytearray:
+        """The decoded body, stopping at the per-response cap, the per-call cap or the deadline (the
+        watchdog shuts the socket down then, so a trickling server cannot hold the thread)."""
         cap = self.limits.max_response_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError("too-large", response.status_code)
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
         try:
             for chunk in response.iter_content(CHUNK_BYTES):
-                size += len(chunk)
-                if size > cap:
+                if len(body) + len(chunk) > cap or not budget.take(len(chunk)):
                     raise FetchError("too-large", response.status_code)
                 if time.monotonic() > deadline:
                     raise FetchError("timeout", response.status_code)
-                chunks.append(chunk)
-        except requests.RequestException:
+                body += chunk
+        except (requests.RequestException, OSError):
             kind: FailureKind = "timeout" if time.monotonic() >= deadline else "unreachable"
             raise FetchError(kind, response.status_code) from None
-        return b"".join(chunks)
+        return body

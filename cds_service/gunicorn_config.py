@@ -13,7 +13,9 @@ from typing import Any
 
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count()))
-worker_class = "gthread"
+# gthread, except that a request is read whole in the event loop before a thread takes it: slow
+# clients cannot hold the threads (cds_service/gunicorn_worker.py).
+worker_class = "cds_service.gunicorn_worker.ReadAheadWorker"
 threads = int(os.environ.get("CDS_THREADS", "4"))
 # Value sets and card templates load once in the master and are shared copy-on-write.
 preload_app = True

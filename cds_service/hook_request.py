@@ -30,6 +30,8 @@ class HookRequest:
     prefetch: Mapping[str, Any]
     orders: tuple[Mapping[str, Any], ...] = ()
     """order hooks: the draft orders the hook looks at (order-select: the selected ones only)."""
+    allowed_fhir_origins: tuple[str, ...] | None = None
+    """The calling issuer's registered fhirServer origins, when it has some (None: any origin)."""
 
 
 def _bad(diagnostics: str) -> CdsError:
@@ -53,6 +55,35 @@ class _Envelope(TypedDict, total=False):
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
+def read_body(environ: Mapping[str, Any], content_length: int | None, max_bytes: int) -> bytes | None:
+    """A chunked body read here, with its framing checked and its size capped: a bad chunk is a 400
+    and an over-limit body a 413 (never cut at the limit and parsed). None: not chunked (the caller
+    reads it the usual way; a Content-Length over the limit is already a 413)."""
+    if content_length is not None or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    stream = environ["wsgi.input"]
+    body = bytearray()
+    try:
+        while chunk := stream.read(64 * 1024):
+            body += chunk
+            if len(body) > max_bytes:
+                raise CdsError(413, "too-costly", f"request body over {max_bytes} bytes")
+    except CdsError:
+        raise
+    except Exception:  # the server's chunk parser (gunicorn.http.errors.*), or the client went away
+        raise _bad("request body has invalid chunked framing") from None
+    return bytes(body)
+
+
+def request_body() -> bytes:
+    """The current Flask request's body, chunked or not, within MAX_CONTENT_LENGTH."""
+    from flask import current_app, request
+
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    chunked = read_body(request.environ, request.content_length, limit)
+    return request.get_data(cache=False) if chunked is None else chunked
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -48,6 +49,28 @@ FHIR_FETCHES = Counter(
 FEEDBACK = Counter(
     "cds_feedback_total", "Feedback entries received, by CDS service and outcome.", ["service", "outcome"]
 )
+DATABASE_OUTAGES = Counter(
+    "cds_database_outages_total",
+    "Times a part of the service found the database away (once per outage and process), by component.",
+    ["component"],
+)
+REPLAY_CHECKS = Counter(
+    "cds_replay_checks_total",
+    "JWT id replay checks, by where they were decided: database, or process memory during an outage.",
+    ["store"],
+)
+REPLAY_MEMORY = Gauge(
+    "cds_replay_memory_entries",
+    "JWT ids held in process memory while the database is away (0 once it is back).",
+    ["component"],  # labelled: its sample files are made on first use, in the workers
+    multiprocess_mode="livesum",
+)
+DATABASE_UP = Gauge(
+    "cds_database_up",
+    "1 when the last database health check (/readyz) reached the database, else 0.",
+    ["backend"],
+    multiprocess_mode="mostrecent",
+)
 
 
 def observe_request(endpoint: str, service: str, status: int, seconds: float) -> None:
@@ -66,6 +89,22 @@ def record_fhir_fetch(resource_type: str, outcome: str) -> None:
 def record_feedback(service: str, outcome: str) -> None:
     """For the feedback endpoint: call once per feedback entry accepted for storage."""
     FEEDBACK.labels(service, outcome).inc()
+
+
+def record_database_outage(component: str) -> None:
+    DATABASE_OUTAGES.labels(component).inc()
+
+
+def record_replay_check(store: str) -> None:
+    REPLAY_CHECKS.labels(store).inc()
+
+
+def record_replay_memory(entries: int) -> None:
+    REPLAY_MEMORY.labels("replay").set(entries)
+
+
+def record_database_health(backend: str, up: bool) -> None:
+    DATABASE_UP.labels(backend).set(1 if up else 0)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -33,6 +33,8 @@ FailureKind = Literal[
     "too-large",  # over the page, resource or byte caps
     "off-origin",  # a next link or redirect to another origin than fhirServer (never followed)
     "link-loop",  # a next link or redirect already visited
+    "forbidden-address",  # fhirServer resolves to loopback, private, link-local or metadata addresses
+    "not-issuer-origin",  # fhirServer is not one of the calling issuer's registered origins
 ]
 
 

@@ -1,4 +1,7 @@
-"""Readiness: named checks `/readyz` runs; the service takes traffic only when every one passes.
+"""Readiness: named checks `/readyz` runs; the service takes traffic only when every required one
+passes, i.e. when hook calls can be answered (value sets, card content). A check added as not
+required (the database, unless the configuration makes it required) is reported with its outcome
+but does not take the instance out of service: hook calls go on answering while it is away.
 
 Other parts of the shell add their own check with `add_readiness_check` (e.g. a database ping), so
 the endpoint never has to know what it is checking.
@@ -14,6 +17,7 @@ from flask import Flask
 from cds_service.runtime import runtime
 
 _EXTENSION = "cds_readiness"
+_OPTIONAL = "cds_readiness_optional"
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,23 @@ def readiness_checks(app: Flask) -> dict[str, ReadinessCheck]:
     return checks
 
 
-def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
+def add_readiness_check(app: Flask, name: str, check: ReadinessCheck, *, required: bool = True) -> None:
     readiness_checks(app)[name] = check
+    optional: set[str] = app.extensions.setdefault(_OPTIONAL, set())
+    if required:
+        optional.discard(name)
+    else:
+        optional.add(name)
 
 
-def run_checks(checks: dict[str, ReadinessCheck]) -> list[dict[str, object]]:
+def optional_checks(app: Flask) -> frozenset[str]:
+    """Names of the checks reported but not needed for readiness."""
+    return frozenset(app.extensions.get(_OPTIONAL, ()))
+
+
+def run_checks(
+    checks: dict[str, ReadinessCheck], optional: frozenset[str] = frozenset()
+) -> list[dict[str, object]]:
     """Every check's outcome; an exception counts as not ready, named by its type only (a message
     could carry a connection string)."""
     results: list[dict[str, object]] = []
@@ -63,5 +79,7 @@ def run_checks(checks: dict[str, ReadinessCheck]) -> list[dict[str, object]]:
             result = check()
         except Exception as error:
             result = CheckResult(False, f"check failed: {type(error).__name__}")
-        results.append({"name": name, "ok": result.ok, "detail": result.detail})
+        results.append(
+            {"name": name, "ok": result.ok, "detail": result.detail, "required": name not in optional}
+        )
     return results

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,8 +55,24 @@ class Settings(BaseSettings):
     fhir_page_size: int = Field(
         200, ge=0, le=10_000, description="_count sent with searches (0: leave it to the server)."
     )
-    fhir_workers: int = Field(
-        16, ge=1, le=256, description="Threads fetching for all hook calls of one process."
+    fhir_max_call_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Most FHIR response bytes read for one hook call, all keys."
+    )
+    fhir_max_json_containers: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Most JSON arrays and objects in one FHIR response; more is 'too-large'.",
+    )
+    fhir_allowed_networks: str = Field(
+        "",
+        description="CIDRs (comma-separated) a fhirServer may resolve to besides public addresses.",
+    )
+    threads: int = Field(4, ge=1, le=256, description="Request threads per worker (gunicorn gthread).")
+    fhir_workers: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Threads fetching for all hook calls of one process; default: threads x prefetch keys.",
     )
     valueset_dir: Path | None = Field(
         None,
@@ -77,17 +94,38 @@ class Settings(BaseSettings):
         None, description="JSON file of the EHRs that may call (iss, jwks_url | jwks, jku_allowlist, tenant)."
     )
     jwt_leeway_seconds: int = Field(30, ge=0, le=60, description="Clock skew tolerated on exp, iat, nbf.")
+    jwt_max_lifetime_seconds: int = Field(
+        300, ge=1, le=86_400, description="Longest JWT lifetime accepted (exp - iat), plus the leeway."
+    )
     jwks_cache_seconds: int = Field(
         3600, ge=0, description="How long fetched JWKS are used before refetching."
     )
     jwks_refresh_min_seconds: int = Field(
         60, ge=0, description="An unknown kid refetches a JWKS at most this often (per URL)."
     )
+    ready_requires_database: bool = Field(
+        False, description="/readyz fails while the database is away (default: reported, not required)."
+    )
     discovery_auth: bool = Field(False, description="Require the JWT for GET /cds-services too.")
     cors_origins: str = Field(
         "",
         description="Comma-separated browser origins allowed to call (e.g. the CDS Hooks sandbox); '*': any.",
     )
+
+    def fhir_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.fhir_allowed_networks.split(",")
+            if part.strip()
+        )
+
+    @field_validator("fhir_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     def allowed_origins(self) -> list[str]:
         """CORS origins; the demo allows any, so the browser-based sandbox can call."""

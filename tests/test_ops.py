@@ -45,7 +45,12 @@ def test_readyz_is_503_without_value_sets(app: Flask) -> None:
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "not ready"
-    assert body["checks"][0] == {"name": "valuesets", "ok": False, "detail": "no value sets loaded"}
+    assert body["checks"][0] == {
+        "name": "valuesets",
+        "ok": False,
+        "detail": "no value sets loaded",
+        "required": True,
+    }
 
 
 def test_added_check_counts_and_an_exception_never_leaks_its_message(app: Flask) -> None:
@@ -56,7 +61,12 @@ def test_added_check_counts_and_an_exception_never_leaks_its_message(app: Flask)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     check = response.get_json()["checks"][-1]
-    assert check == {"name": "database", "ok": False, "detail": "check failed: ConnectionError"}
+    assert check == {
+        "name": "database",
+        "ok": False,
+        "detail": "check failed: ConnectionError",
+        "required": True,
+    }
     assert b"secret" not in response.data
 
     add_readiness_check(app, "database", lambda: CheckResult(True, "SELECT 1"))
@@ -160,7 +170,17 @@ def test_readyz_checks_the_database(tmp_path: Path) -> None:
     unreachable = "postgresql+psycopg://cds:secret-pw@127.0.0.1:1/no-such-db"  # nothing listens on port 1
     bad = create_app(auth="off", database_url=unreachable).test_client()
     answer = bad.get("/readyz")
-    assert answer.status_code == 503
+    assert answer.status_code == 200  # hooks can still be answered: not a reason to leave the Service
     (database,) = [c for c in answer.get_json()["checks"] if c["name"] == "database"]
-    assert database["ok"] is False
+    assert database == {
+        "name": "database",
+        "ok": False,
+        "detail": "postgresql unreachable",
+        "required": False,
+    }
+    assert "secret-pw" not in answer.get_data(as_text=True)
+    assert 'cds_database_up{backend="postgresql"} 0.0' in bad.get("/metrics").get_data(as_text=True)
+    strict = create_app(auth="off", database_url=unreachable, ready_requires_database=True).test_client()
+    answer = strict.get("/readyz")
+    assert answer.status_code == 503
     assert "secret-pw" not in answer.get_data(as_text=True)

@@ -179,3 +179,13 @@ def test_app_starts_and_answers_hooks_when_the_database_is_away_at_start() -> No
     recorder.give_up_retrying()
     assert recorder.flush()
     assert recorder.dropped == 1
+
+
+def test_sqlite_replay_ids_live_in_a_file_of_their_own(tmp_path: Any) -> None:
+    """The jti write of every authenticated call never waits behind card recording for SQLite's lock."""
+    from cds_service.store.database import replay_database_for
+
+    main = database_for(f"sqlite:///{tmp_path}/cds.sqlite")
+    replay = replay_database_for(main)
+    assert replay.url.endswith("/cds.replay.sqlite")
+    assert replay_database_for(database_for("postgresql+psycopg://u@127.0.0.1:1/db")).url.endswith("/db")

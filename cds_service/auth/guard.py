@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from cds_service.auth.jwks import JwksCache
 from cds_service.auth.token import AuthError, TokenVerifier
 from cds_service.settings import Settings
-from cds_service.store.database import Database
+from cds_service.store.database import Database, replay_database_for
 from cds_service.store.replay import ReplayCache
 
 log = logging.getLogger("cds_service.auth")
@@ -79,8 +79,9 @@ def build_verifier(settings: Settings, database: Database) -> TokenVerifier:
         jwks=JwksCache(
             ttl_seconds=settings.jwks_cache_seconds, min_refresh_seconds=settings.jwks_refresh_min_seconds
         ),
-        first_use=ReplayCache(database).first_use,
+        first_use=ReplayCache(replay_database_for(database)).first_use,
         leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 

@@ -19,6 +19,8 @@ class TrustedIssuer(BaseModel):
     jwks: dict[str, Any] | None = None
     jku_allowlist: tuple[str, ...] = ()
     tenant: str | None = None
+    fhir_servers: tuple[str, ...] | None = None
+    """When given: the only fhirServer origins (scheme://host[:port]) this issuer's calls may name."""
 
     @model_validator(mode="after")
     def _has_keys(self) -> TrustedIssuer:
@@ -29,6 +31,9 @@ class TrustedIssuer(BaseModel):
         for url in (self.jwks_url, *self.jku_allowlist):
             if url is not None and not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
                 raise ValueError(f"issuer {self.iss}: key URLs must be https ({url})")
+        for server in self.fhir_servers or ():
+            if not server.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+                raise ValueError(f"issuer {self.iss}: fhir_servers must be https origins ({server})")
         return self
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import requests
+
+from cds_service.http_deadline import deadline_scope, deadline_session
 
 log = logging.getLogger("cds_service.auth")
 
@@ -33,9 +34,15 @@ def keys_by_kid(jwks: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def fetch_jwks(url: str, timeout: float) -> dict[str, Mapping[str, Any]]:
-    response = requests.get(url, timeout=timeout, allow_redirects=False, stream=True)
-    response.raise_for_status()
-    body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+    """One JWKS, read within `timeout` seconds in total (connect, headers and body), or an error."""
+    deadline = time.monotonic() + timeout
+    with deadline_scope(deadline) as scope, deadline_session() as session:
+        response = session.get(url, timeout=timeout, allow_redirects=False, stream=True)
+        with response:
+            response.raise_for_status()
+            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+        if scope.fired:
+            raise TimeoutError("JWKS fetch past its deadline")
     if len(body) > MAX_JWKS_BYTES:
         raise ValueError("JWKS too large")
     return keys_by_kid(orjson.loads(body))
@@ -46,9 +53,14 @@ class _Entry:
     keys: JwkSet = field(default_factory=dict)
     fetched_at: float = float("-inf")
     attempted_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class JwksCache:
+    """Each URL has its own lock, held across its fetch: a slow JWKS endpoint of one issuer never
+    delays another issuer's calls, and callers of the same URL wait at most one fetch's timeout
+    (then answer from what is cached)."""
+
     def __init__(
         self,
         *,
@@ -64,12 +76,18 @@ class JwksCache:
         self._fetch = fetch
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _entries only, never held across I/O
+
+    def _entry(self, url: str) -> _Entry:
+        with self._lock:
+            return self._entries.setdefault(url, _Entry())
 
     def key(self, url: str, kid: str) -> Mapping[str, Any] | None:
         """The key `kid` of the JWKS at `url`, refreshing when stale or when the kid is unknown."""
-        with self._lock:
-            entry = self._entries.setdefault(url, _Entry())
+        entry = self._entry(url)
+        if not entry.lock.acquire(timeout=self.timeout):
+            return entry.keys.get(kid)  # another call is fetching this URL: use what is cached
+        try:
             now = self._clock()
             stale = now - entry.fetched_at >= self.ttl
             unknown = kid not in entry.keys
@@ -78,6 +96,8 @@ class JwksCache:
                 try:
                     entry.keys = self._fetch(url, self.timeout)
                     entry.fetched_at = now
-                except (requests.RequestException, ValueError) as error:
+                except Exception as error:  # any transport or format failure: no key, a 401
                     log.warning("JWKS fetch failed", extra={"jwks_url": url, "error": type(error).__name__})
             return entry.keys.get(kid)
+        finally:
+            entry.lock.release()

@@ -5,6 +5,7 @@ Every failure raises AuthError with a short reason for the log; the token itself
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ class Caller:
     subject: str | None
     tenant: str | None
     jti: str
+    fhir_servers: tuple[str, ...] | None = None
+    """The issuer's registered fhirServer origins (None: not restricted)."""
 
 
 ReplayCheck = Callable[[str, str, datetime], bool]
@@ -50,18 +53,28 @@ class TokenVerifier:
     jwks: JwksCache
     first_use: ReplayCheck
     leeway_seconds: int = 30
+    max_lifetime_seconds: int = 300
 
     def _jwk(self, issuer: TrustedIssuer, header: Mapping[str, Any], kid: str) -> Mapping[str, Any] | None:
+        """Keys registered out of band win: a static JWKS or the issuer's jwks_url that holds the
+        kid is used whatever `jku` says (nothing is fetched for it); a `jku` is fetched only when
+        the issuer allowlists it, and refused only when the registered keys do not have the kid."""
+        if issuer.jwks is not None:
+            found = keys_by_kid(issuer.jwks).get(kid)
+            if found is not None:
+                return found
+        if issuer.jwks_url is not None:
+            found = self.jwks.key(issuer.jwks_url, kid)
+            if found is not None:
+                return found
         jku = header.get("jku")
         if jku is not None:
             if not isinstance(jku, str) or jku not in issuer.jku_allowlist:
                 raise AuthError("jku not on the issuer's allowlist", issuer.iss)
             return self.jwks.key(jku, kid)
-        if issuer.jwks is not None:
-            return keys_by_kid(issuer.jwks).get(kid)
-        if issuer.jwks_url is not None:
-            return self.jwks.key(issuer.jwks_url, kid)
-        raise AuthError("issuer keys only via jku, and the token has none", issuer.iss)
+        if issuer.jwks is None and issuer.jwks_url is None:
+            raise AuthError("issuer keys only via jku, and the token has none", issuer.iss)
+        return None
 
     def verify(self, token: str, audience: str) -> Caller:
         if len(token) > MAX_TOKEN_CHARS:
@@ -97,7 +110,8 @@ class TokenVerifier:
                 leeway=self.leeway_seconds,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]},
             )
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError, OverflowError, TypeError) as error:
+            # Absurd numbers (exp in year 10000, huge or non-finite values) are refusals, not 500s.
             raise AuthError(f"invalid token: {type(error).__name__}", issuer.iss) from None
         return self._caller(issuer, claims)
 
@@ -107,7 +121,15 @@ class TokenVerifier:
             raise AuthError("jti must be a non-empty string", issuer.iss)
         if issuer.tenant is not None and tenant != issuer.tenant:
             raise AuthError("tenant does not match the issuer's", issuer.iss)
-        expires = datetime.fromtimestamp(float(exp) + self.leeway_seconds, UTC).replace(tzinfo=None)
+        iat = claims["iat"]
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in (exp, iat)):
+            raise AuthError("exp and iat must be finite numbers", issuer.iss)
+        if exp - iat > self.max_lifetime_seconds + self.leeway_seconds:
+            raise AuthError("token lifetime too long", issuer.iss)
+        try:
+            expires = datetime.fromtimestamp(float(exp) + self.leeway_seconds, UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError, OSError):
+            raise AuthError("exp out of range", issuer.iss) from None
         if not self.first_use(issuer.iss, jti, expires):
             raise AuthError("jti replayed", issuer.iss)
         subject = claims.get("sub")
@@ -116,4 +138,5 @@ class TokenVerifier:
             subject if isinstance(subject, str) else None,
             tenant if isinstance(tenant, str) else None,
             jti,
+            issuer.fhir_servers,
         )

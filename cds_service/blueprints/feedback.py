@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.feedback_request import InvalidFeedbackError, parse_feedback, unbound_issues
-from cds_service.hook_request import check_content_type, parse_json_body
+from cds_service.hook_request import check_content_type, parse_json_body, request_body
 from cds_service.metrics import record_feedback
 from cds_service.outcome import CdsError, json_response, outcome_issues_response
 from cds_service.runtime import Runtime, runtime
@@ -28,7 +28,7 @@ def receive_feedback(service_id: str) -> Response:
         raise CdsError(404, "not-found", "unknown CDS service")
     check_content_type(request.mimetype)
     try:
-        entries = parse_feedback(parse_json_body(request.get_data(cache=False)))
+        entries = parse_feedback(parse_json_body(request_body()))
     except InvalidFeedbackError as invalid:
         log.info("feedback refused", extra={"service": service_id, "issues": len(invalid.issues)})
         return outcome_issues_response(400, "invalid", invalid.issues)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
+from cds_service.auth.token import Caller
 from cds_service.core.card_builder import CardJson, order_card, referral_card
 from cds_service.core.decision import decide_order, decide_referral
 from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import read_record
-from cds_service.hook_request import HookRequest, check_content_type, parse_hook_body, parse_hook_request
+from cds_service.hook_request import (
+    HookRequest,
+    check_content_type,
+    parse_hook_body,
+    parse_hook_request,
+    request_body,
+)
 from cds_service.metrics import record_card
 from cds_service.outcome import CdsError, json_response
 from cds_service.prefetch import gather_record
@@ -43,7 +51,10 @@ def call_service(service_id: str) -> Response:
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
     check_content_type(request.mimetype)
-    hook_request = parse_hook_request(parse_hook_body(request.get_data(cache=False)), service)
+    hook_request = parse_hook_request(parse_hook_body(request_body()), service)
+    caller = g.get("caller")
+    if isinstance(caller, Caller) and caller.fhir_servers is not None:
+        hook_request = dataclasses.replace(hook_request, allowed_fhir_origins=caller.fhir_servers)
     orders = (
         augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
     )

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from cds_service.metrics import UNKNOWN, exposition, observe_request
 from cds_service.outcome import json_response
-from cds_service.readiness import readiness_checks, run_checks
+from cds_service.readiness import optional_checks, readiness_checks, run_checks
 from cds_service.runtime import runtime
 
 bp = Blueprint("ops", __name__)
@@ -42,8 +42,8 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    checks = run_checks(readiness_checks(current_app))
-    ready = all(c["ok"] for c in checks)
+    checks = run_checks(readiness_checks(current_app), optional_checks(current_app))
+    ready = all(c["ok"] for c in checks if c["required"])
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
     )

@@ -28,17 +28,19 @@ _MIGRATION_LOCK_ID = 4_807_211  # pg_advisory_lock key: one migrating instance a
 _SCHEMA_RETRY_SECONDS = 5.0
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FULL") -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine that fails fast when the database is away (callers answer 503, never hang)."""
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """An engine that fails fast when the database is away (callers answer 503, never hang).
+    SQLite: `durable` commits are synced to disk (FULL); otherwise they survive a crash of the
+    process but not of the machine (NORMAL: no sync per commit in WAL mode)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -46,7 +48,8 @@ def make_engine(url: str) -> Engine:
         if not in_memory and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_pre_ping=True) if in_memory else create_engine(url, pool_timeout=5)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        synchronous = "FULL" if durable else "NORMAL"
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, synchronous))
         return engine
     connect_args = {"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {}
     return create_engine(url, pool_pre_ping=True, pool_timeout=5, connect_args=connect_args)
@@ -66,9 +69,9 @@ def head_revision() -> str | None:
 class Database:
     """The engine of one URL in this process, with the schema brought to the newest migration."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, durable=durable)
         self._schema_ready = False
         self._last_attempt = float("-inf")
         self._lock = threading.Lock()
@@ -128,10 +131,27 @@ _databases: dict[str, Database] = {}
 _databases_lock = threading.Lock()
 
 
-def database_for(url: str) -> Database:
+def database_for(url: str, *, durable: bool = True) -> Database:
     """One Database (engine and pool) per URL in this process, shared by every app built here."""
     with _databases_lock:
         found = _databases.get(url)
         if found is None:
-            found = _databases[url] = Database(url)
+            found = _databases[url] = Database(url, durable=durable)
         return found
+
+
+def replay_database_for(database: Database) -> Database:
+    """Where seen JWT ids go. PostgreSQL: the same database. SQLite: a file of its own next to the
+    main one (`cds.sqlite` -> `cds.replay.sqlite`), so the write on every authenticated call never
+    waits behind card recording or feedback for SQLite's one write lock (measured: p99 over 1 s at
+    8 connections when shared), without a disk sync per commit: after a power cut (not a process
+    crash) ids of tokens still alive could be forgotten, for at most a token's lifetime."""
+    if database.backend != "sqlite":
+        return database
+    parsed = make_url(database.url)
+    name = parsed.database or ""
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return database
+    path = Path(name)
+    replay = path.with_name(f"{path.stem}.replay{path.suffix or '.sqlite'}")
+    return database_for(parsed.set(database=str(replay)).render_as_string(hide_password=False), durable=False)

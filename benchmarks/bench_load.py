@@ -1,0 +1,196 @@
+"""Load with JWT on: the shipped gunicorn config, every call signed with a fresh token (so every
+call writes its jti), cards recorded, at 8 and 32 connections, on SQLite (the default) and on
+PostgreSQL; wrk drives it, a Lua script hands each request its own pre-signed token."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import requests
+from records import patient_view_request
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.postgres import PostgresServer  # noqa: E402
+from support.tokens import BASE, Ehr, issuer_file  # noqa: E402
+
+PATH = "/cds-services/vertebral-augmentation-referral"
+DURATION_S = 8
+THREADS = 2
+STATUSES = (200, 401, 412, 413, 429, 500, 503)
+LUA = """
+local threads = {{}}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  tokens = {{}}
+  for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
+  local f = io.open("{body}", "rb")
+  body = f:read("*a")
+  f:close()
+  idx = id + 1
+{counters_init}
+end
+function request()
+  local token = tokens[idx] or "exhausted"
+  idx = idx + {threads}
+  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token}}, body)
+end
+function response(status, headers, body)
+{counters_count}
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    io.write("statuses")
+{counters_done}
+    io.write("\\n")
+  end
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _lua(tokens: Path, body: Path) -> str:
+    names = [*(f"s{code}" for code in STATUSES), "sother"]
+    init = "\n".join(f"  {name} = 0" for name in names)
+    count = "  " + " else".join(f"if status == {code} then s{code} = s{code} + 1\n " for code in STATUSES)
+    count += " else sother = sother + 1 end"
+    done = "\n".join(f'    io.write(" {name}=", thread:get("{name}"))' for name in names)
+    return LUA.format(
+        tokens=tokens,
+        body=body,
+        threads=THREADS,
+        path=PATH,
+        counters_init=init,
+        counters_count=count,
+        counters_done=done,
+    )
+
+
+def _wrk(url: str, script: Path, connections: int) -> tuple[float, float, float, dict[str, int]]:
+    out = subprocess.run(
+        ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    statuses: dict[str, int] = {}
+    for line in out.splitlines():
+        if line.startswith("statuses"):
+            for name, count in re.findall(r"s(\w+)=(\d+)", line):
+                statuses[name] = statuses.get(name, 0) + int(count)
+    return rps, pct("50"), pct("99"), {k: v for k, v in statuses.items() if v}
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:cds_service.gunicorn_config",
+            "--access-logfile",
+            "/dev/null",
+            "cds_service.app:create_app()",
+        ],
+        cwd=ROOT,
+        env={**env, "CDS_BIND": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return server, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def run() -> str:
+    if shutil.which("wrk") is None:
+        return "wrk is not installed (Debian package `wrk`): load benchmark skipped.\n"
+    ehr = Ehr(alg="ES256", kid="bench")
+    rows = []
+    postgres = PostgresServer()
+    postgres.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            body = orjson.dumps(patient_view_request(100, as_of=datetime.now(UTC).date()))
+            (folder / "body.json").write_bytes(body)
+            issuers = issuer_file(folder, {"iss": ehr.iss, "jwks": ehr.jwks})
+            databases = {"SQLite": f"sqlite:///{folder}/cds.sqlite", "PostgreSQL": postgres.create_database()}
+            for backend, url in databases.items():
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if k not in ("PROMETHEUS_MULTIPROC_DIR", "CDS_DATABASE_URL")
+                }
+                env.update(
+                    CDS_AUTH="jwt",
+                    CDS_TRUSTED_ISSUERS=str(issuers),
+                    CDS_PUBLIC_BASE_URL=BASE,
+                    CDS_DATABASE_URL=url,
+                    CDS_LOG_LEVEL="WARNING",
+                )
+                server, base = _serve(env)
+                try:
+                    for connections in (8, 32):
+                        tokens = folder / "tokens.txt"
+                        tokens.write_text("\n".join(ehr.token(BASE + PATH, sub=None) for _ in range(12_000)))
+                        script = folder / "load.lua"
+                        script.write_text(_lua(tokens, folder / "body.json"))
+                        rps, p50, p99, statuses = _wrk(base + PATH, script, connections)
+                        rows.append((backend, connections, rps, p50, p99, statuses))
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+    finally:
+        postgres.destroy()
+    workers = os.environ.get("CDS_WORKERS", str(os.cpu_count()))
+    threads = os.environ.get("CDS_THREADS", "4")
+    lines = [
+        f"gunicorn with the shipped config ({workers} workers x {threads} threads), "
+        f"JWT on (every request its own ES256 token, so every request writes its jti), cards recorded, "
+        f"wrk for {DURATION_S} s per row, the {len(body) / 1000:.0f} kB patient-view body (100 resources, "
+        "one card). Target: p99 < 50 ms on SQLite at 8 and 32 connections.\n",
+        "| database | connections | requests/s | p50 ms | p99 ms | responses by status |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for backend, connections, rps, p50, p99, statuses in rows:
+        by_status = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+        lines.append(f"| {backend} | {connections} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {by_status} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(run())

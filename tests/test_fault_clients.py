@@ -1,0 +1,137 @@
+"""Fault: hostile HTTP clients against the shipped gunicorn config (real process, loopback): clients
+trickling one byte a second, and chunked bodies with bad framing or over the size limit."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+from support.builders import REFERRAL_URL, condition, hook_body
+from support.live_server import LiveServer
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("fault-clients")
+    env = {
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{folder}/cds.sqlite",
+        "CDS_REQUEST_READ_SECONDS": "30",
+    }
+    server = LiveServer(env, workers=2).start()  # 2 workers x 4 threads: 8 threads in all
+    yield server
+    server.stop()
+
+
+def _raw(server: LiveServer, data: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and (b"Content-Length" in answer or b"content-length" in answer):
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    break
+        return answer
+
+
+def _post_chunked(path: str, chunks: list[bytes]) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+    return head + b"".join(chunks)
+
+
+def test_healthz_answers_within_1_s_while_8_clients_trickle(service: LiveServer) -> None:
+    body = orjson.dumps(hook_body([condition("fx", "M80.08XA")]))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        head = (
+            f"POST {REFERRAL_URL} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", service.port)) as sock:
+            for byte in head + body:
+                if stop.is_set():
+                    return
+                sock.sendall(bytes([byte]))
+                time.sleep(1.0)
+
+    clients = [threading.Thread(target=trickle, daemon=True) for _ in range(8)]
+    for client in clients:
+        client.start()
+    time.sleep(2.0)  # every slow client is connected and sending
+    timings = []
+    try:
+        for _ in range(10):
+            started = time.monotonic()
+            assert requests.get(service.url + "/healthz", timeout=5).status_code == 200
+            timings.append(time.monotonic() - started)
+            time.sleep(0.3)
+    finally:
+        stop.set()
+    print("healthz seconds while 8 clients trickle:", [round(t, 3) for t in timings])
+    assert max(timings) < 1.0  # before: unanswerable for 20 s
+
+
+def test_invalid_chunk_size_is_400(service: LiveServer) -> None:
+    answer = _raw(service, _post_chunked(REFERRAL_URL, [b"zz\r\n{}\r\n0\r\n\r\n"]))
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]  # before: 500
+
+
+def test_chunk_missing_its_terminator_is_400(service: LiveServer) -> None:
+    answer = _raw(service, _post_chunked(REFERRAL_URL, [b"2\r\n{}XX0\r\n\r\n"]))
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+def test_over_limit_chunked_body_is_413(service: LiveServer) -> None:
+    piece = b" " * (1024 * 1024)
+    chunks = [f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for _ in range(11)] + [b"0\r\n\r\n"]
+    started = time.monotonic()
+    answer = _raw(service, _post_chunked(REFERRAL_URL, chunks))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]  # before: cut at 10 MiB and parsed
+    assert time.monotonic() - started < 5
+
+
+def test_valid_chunked_body_is_answered(service: LiveServer) -> None:
+    body = orjson.dumps(hook_body([condition("fx", "M80.08XA")]))
+    half = len(body) // 2
+    chunks = [f"{half:x}\r\n".encode() + body[:half] + b"\r\n"]
+    chunks.append(f"{len(body) - half:x}\r\n".encode() + body[half:] + b"\r\n0\r\n\r\n")
+    answer = _raw(service, _post_chunked(REFERRAL_URL, chunks))
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert b'"cards"' in answer
+
+
+def test_keep_alive_requests_still_work(service: LiveServer) -> None:
+    with requests.Session() as session:
+        for _ in range(5):
+            response = session.post(service.url + REFERRAL_URL, json=hook_body([condition("fx", "M80.08XA")]))
+            assert response.status_code == 200
+
+
+def test_a_request_never_completed_is_dropped_without_holding_a_thread(tmp_path: Path) -> None:
+    env = {
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite",
+        "CDS_REQUEST_READ_SECONDS": "1",
+    }
+    server = LiveServer(env, workers=1).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"POST /cds-services/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            started = time.monotonic()
+            assert sock.recv(100) == b""  # closed by the server
+            assert time.monotonic() - started < 3.5
+    finally:
+        server.stop()
