@@ -1,10 +1,12 @@
 """The service's own app plus one trivial endpoint, for the HTTP benchmark only.
 
-`/bench/noop` answers `{"cards": []}` without reading the body: the floor of what an HTTP call
-to this app costs under gunicorn.
+`/bench/parse` reads the body, parses it with orjson and answers `{"cards": []}`: the floor of what
+a hook call to this app costs under gunicorn (an endpoint that never reads the body lets gunicorn
+reset the connection and overstates the floor's cost).
 """
 
-from flask import Response
+import orjson
+from flask import Response, request
 
 from cds_service.app import create_app
 from cds_service.outcome import json_response
@@ -12,6 +14,7 @@ from cds_service.outcome import json_response
 app = create_app()
 
 
-@app.post("/bench/noop")
-def noop() -> Response:
+@app.post("/bench/parse")
+def parse() -> Response:
+    orjson.loads(request.get_data(cache=False))
     return json_response({"cards": []})

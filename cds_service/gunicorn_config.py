@@ -4,6 +4,7 @@ Gunicorn imports this module in the master before it loads the app, which is wha
 prometheus_client to multiprocess mode: the variable must be set before prometheus_client is imported.
 """
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -47,6 +48,13 @@ def on_starting(server: Any) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
         stale.unlink()
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """The preloaded app (value sets, templates, modules) moves to the permanent generation before
+    each fork: the workers' garbage collector never scans it again (fewer pauses per call) and
+    copy-on-write pages stay shared."""
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

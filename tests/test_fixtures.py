@@ -56,6 +56,18 @@ def test_scenario(folder: Path) -> None:
         ]
         assert sorted(deletes) == sorted(expected["deletes"])
     assert found.get("unreadable", {}) == expected.get("unreadable", {})
+    created = {
+        a["resource"]["resourceType"]
+        for s in card.get("suggestions", [])
+        for a in s["actions"]
+        if a["type"] == "create"
+    }
+    if "referralSuggestion" in expected:
+        assert ("ServiceRequest" in created) is expected["referralSuggestion"]
+    if "problemListSuggestion" in expected:
+        assert ("Condition" in created) is expected["problemListSuggestion"]
+    if "selectionBehavior" in expected:
+        assert card.get("selectionBehavior") == expected["selectionBehavior"]
     for phrase in expected.get("detailContains", []):
         assert phrase in card["detail"]
 
