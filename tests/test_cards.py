@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from support.builders import AS_OF, REFERRAL_URL, SCT, condition, finding, hook_body, study
 
 from cds_service.app import create_app
+from cds_service.core.card_builder import load_card_content
 from cds_service.settings import default_recent_days
 
 FRACTURE = condition("fx", "M80.08XA", bodySite=[{"text": "L1"}])
@@ -132,3 +133,35 @@ def test_card_states_the_configured_window_never_the_default() -> None:
     text = refer["summary"] + "\n" + refer["detail"]
     assert "two months" not in text
     assert not re.search(r"\b60\b", text), text
+
+
+def test_contraindicated_card_opens_with_each_absolute_and_its_latest_date(call: Call) -> None:
+    texts = load_card_content().texts
+    records = [
+        FRACTURE,
+        condition("s1", "A41.9", onset="2026-11-01"),
+        condition("s2", "A41.9", onset="2026-11-10"),
+        condition("p", "Z34.00", onset="2026-10-01"),
+        condition("r", "D68.9"),
+    ]
+    detail = call(records, [study("mr")])["cards"][0]["detail"]
+    first, rest = detail.split("\n", 1)
+    infection, pregnancy = texts["notes"]["infection"]["title"], texts["notes"]["pregnancy"]["title"]
+    assert (
+        first
+        == f"**Contraindicated: {infection}**: A41.9 (2026-11-10). **{pregnancy}**: Z34.00 (2026-10-01)."
+    )
+    assert (
+        rest.index("L1")
+        < rest.index("**Also on record:**")
+        < rest.index(texts["notes"]["coagulopathy"]["title"])
+    )
+    for absent in (
+        "Timing",
+        "days left",
+        "Before the procedure",
+        "CBC",
+        "proceduralist chooses",
+        "**Notes:**",
+    ):
+        assert absent not in detail

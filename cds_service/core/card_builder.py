@@ -340,6 +340,7 @@ def referral_card(
     )
     common = dict(
         t=texts,
+        decision=decision,
         recommendation=recommendation,
         fractures=[_fracture_view(f, texts) for f in fractures],
         unavailable=unavailable,
@@ -441,6 +442,7 @@ def order_card(
         )
     common = dict(
         t=texts,
+        decision=decision,
         recommendation=recommendation,
         orders="; ".join(o.label for o in orders),
         fractures=[_fracture_view(f, texts) for f in decision.fractures],
