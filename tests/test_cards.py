@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from conftest import Call
 from markdown_it import MarkdownIt
-from support.builders import SCT, condition, finding, study
+from support.builders import AS_OF, REFERRAL_URL, SCT, condition, finding, hook_body, study
 from support.cds_validator import check_response
+
+from cds_service.app import create_app
+from cds_service.core.card_builder import load_card_content
+from cds_service.settings import default_recent_days
 
 FRACTURE = condition("fx", "M80.08XA", bodySite=[{"text": "L1"}])
 
@@ -93,7 +98,9 @@ def test_finding_omits_members_with_no_value(call: Call) -> None:
 
 def test_detail_states_what_when_imaging_timing_checklist_and_both_procedures(call: Call) -> None:
     detail = call([FRACTURE], [study("mr")])["cards"][0]["detail"]
-    for needle in ("L1", "2026-11-01", "22 days ago", "MRI lumbar spine", "two months", "CBC", "coagulation"):
+    window = default_recent_days()
+    timing = f"Benefit is greatest early: within {window} days of the fracture ({window - 22} days left)."
+    for needle in ("L1", "2026-11-01", "22 days ago", "MRI lumbar spine", timing, "CBC", "coagulation"):
         assert needle in detail
     assert "Kyphoplasty" in detail
     assert "vertebroplasty" in detail
@@ -127,3 +134,48 @@ def test_pathologic_summary(call: Call) -> None:
 def test_snomed_thoracic_region_in_summary(call: Call) -> None:
     card = call([condition("fx", "203451004", SCT)])["cards"][0]
     assert "thoracic" in card["summary"]
+
+
+def test_card_states_the_configured_window_never_the_default() -> None:
+    """CDS_RECENT_DAYS=10: the card says 10 days wherever it states the window (clinical-rules.md §8)."""
+    client = create_app(clock=lambda: AS_OF, auth="off", recent_days=10).test_client()
+    fracture = condition("fx", "M80.08XA", onset="2026-11-20", bodySite=[{"text": "L1"}])
+    refer = client.post(REFERRAL_URL, json=hook_body([fracture], [study("mr")])).get_json()["cards"][0]
+    assert "within 10 days of the fracture (7 days left)" in refer["detail"]
+    old = condition("old", "M80.08XA", onset="2026-11-01", bodySite=[{"text": "L1"}])
+    assert client.post(REFERRAL_URL, json=hook_body([old])).get_json()["cards"] == []  # 22 days: not recent
+    text = refer["summary"] + "\n" + refer["detail"]
+    assert "two months" not in text
+    assert not re.search(r"\b60\b", text), text
+
+
+def test_contraindicated_card_opens_with_each_absolute_and_its_latest_date(call: Call) -> None:
+    texts = load_card_content().texts
+    records = [
+        FRACTURE,
+        condition("s1", "A41.9", onset="2026-11-01"),
+        condition("s2", "A41.9", onset="2026-11-10"),
+        condition("p", "Z34.00", onset="2026-10-01"),
+        condition("r", "D68.9"),
+    ]
+    detail = call(records, [study("mr")])["cards"][0]["detail"]
+    first, rest = detail.split("\n", 1)
+    infection, pregnancy = texts["notes"]["infection"]["title"], texts["notes"]["pregnancy"]["title"]
+    assert (
+        first
+        == f"**Contraindicated: {infection}**: A41.9 (2026-11-10). **{pregnancy}**: Z34.00 (2026-10-01)."
+    )
+    assert (
+        rest.index("L1")
+        < rest.index("**Also on record:**")
+        < rest.index(texts["notes"]["coagulopathy"]["title"])
+    )
+    for absent in (
+        "Timing",
+        "days left",
+        "Before the procedure",
+        "CBC",
+        "proceduralist chooses",
+        "**Notes:**",
+    ):
+        assert absent not in detail

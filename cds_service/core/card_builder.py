@@ -1,8 +1,8 @@
 """CDS Hooks cards from a decision: pure, given the card content and a uuid source.
 
-Texts and the detail template are data in `cards/`; values that come from the record (code texts,
-study descriptions) are Markdown-escaped so that a record can never inject links or HTML into the
-EHR's card.
+Texts and one detail template per layout are data in `cards/` (LAYOUTS); values that come from the
+record (code texts, study descriptions) are Markdown-escaped so that a record can never inject links
+or HTML into the EHR's card.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import msgspec
@@ -38,6 +38,9 @@ _MD_LINE_START = re.compile(r"^(?:[#>+=-]|\d{1,9}[.)](?=\s|$))")
 _BLANKS = re.compile(r"\s+")
 
 CardJson = dict[str, Any]
+Layout = Literal["refer", "contraindicated", "evaluate", "order-not-supported", "order-caution"]
+LAYOUTS: tuple[Layout, ...] = ("refer", "contraindicated", "evaluate", "order-not-supported", "order-caution")
+"""One detail template per layout, cards/<layout>.md.j2 (partials: cards/_*.md.j2)."""
 
 
 def md_escape(text: object) -> str:
@@ -52,10 +55,8 @@ def md_escape(text: object) -> str:
 @dataclass(frozen=True)
 class CardContent:
     texts: Mapping[str, Any]
-    referral_template: jinja2.Template
-    order_template: jinja2.Template
+    templates: Mapping[Layout, jinja2.Template]
     rationale_markdown: str
-    evaluate_template: jinja2.Template | None = None
     problem_codes: Mapping[str, Any] = field(default_factory=dict)
     """knowledge/problem-list-codes.json: the draft Condition's codes for a report-only fracture."""
 
@@ -63,14 +64,17 @@ class CardContent:
 def load_card_content(folder: Traversable | None = None) -> CardContent:
     """Read texts and compile templates once, at app start."""
     root = folder if folder is not None else files("cds_service.cards")
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (root / name).read_text(encoding="utf-8")),
+        autoescape=False,
+        keep_trailing_newline=False,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["md"] = md_escape
     return CardContent(
         texts=tomllib.loads((root / "texts.toml").read_text(encoding="utf-8")),
-        referral_template=env.from_string((root / "referral.md.j2").read_text(encoding="utf-8")),
-        order_template=env.from_string((root / "order.md.j2").read_text(encoding="utf-8")),
+        templates={layout: env.get_template(f"{layout}.md.j2") for layout in LAYOUTS},
         rationale_markdown=(root / "rationale.md").read_text(encoding="utf-8"),
-        evaluate_template=env.from_string((root / "evaluate.md.j2").read_text(encoding="utf-8")),
         problem_codes=orjson.loads(
             (files("cds_service") / "knowledge" / "problem-list-codes.json").read_bytes()
         ),
@@ -141,6 +145,21 @@ def _note_view(c: Contraindication, texts: Mapping[str, Any]) -> dict[str, Any]:
         "action": note["action"],
         "labels": "; ".join(c.labels),
         "undated": c.undated,
+    }
+
+
+def _absolute_view(c: Contraindication, texts: Mapping[str, Any]) -> dict[str, str]:
+    """An absolute contraindication as a contraindicated card's first line names it: title, then
+    each record entry behind it with its date (escaped here: the evidence is record text)."""
+    note = texts["notes"][c.code]
+    undated = texts["contraindicated"]["undated"]
+    dated = c.dated_labels or tuple((label, None) for label in c.labels)
+    return {
+        "title": note["title"],
+        "action": note["action"],
+        "evidence": "; ".join(
+            f"{md_escape(label)} ({when.isoformat() if when else undated})" for label, when in dated
+        ),
     }
 
 
@@ -335,18 +354,19 @@ def referral_card(
     unavailable = " ".join(
         x
         for x in (
-            _unavailable_sentence(decision.unavailable - {"ImagingStudy"}, texts),
+            # A refer card's imaging line already says when imaging was unavailable.
+            _unavailable_sentence(
+                decision.unavailable - ({"ImagingStudy"} if recommendation == "refer" else set()), texts
+            ),
             unreadable_sentence(decision.unreadable, texts),
         )
         if x
     )
-    detail = content.referral_template.render(
+    common = dict(
         t=texts,
         decision=decision,
+        recommendation=recommendation,
         fractures=[_fracture_view(f, texts) for f in fractures],
-        imaging=_imaging_sentence(decision, texts),
-        days_left=max(0, decision.recent_days - age),
-        notes=[_note_view(c, texts) for c in decision.contraindications],
         unavailable=unavailable,
         addressed=texts["augmentation"]["addressed"].format(
             items="; ".join(
@@ -362,6 +382,23 @@ def referral_card(
         if decision.undated_augmentation
         else "",
     )
+    if recommendation == "contraindicated":
+        detail = content.templates["contraindicated"].render(
+            **common,
+            absolutes=[_absolute_view(c, texts) for c in decision.absolute],
+            statement=texts["contraindicated"]["text"],
+            orders="",
+            notes=[_note_view(c, texts) for c in decision.contraindications if c.kind != "absolute"],
+        )
+    else:
+        detail = content.templates["refer"].render(
+            **common,
+            imaging=_imaging_sentence(decision, texts),
+            timing=texts["timing"]["text"].format(
+                recent_days=decision.recent_days, days_left=max(0, decision.recent_days - age)
+            ),
+            notes=[_note_view(c, texts) for c in decision.contraindications],
+        )
     sentences = report_sentences(fractures, decision.uncertain, texts, md_escape)
     if sentences:
         detail = detail.rstrip() + "\n\n" + "\n".join(f"- {line}" for line in sentences)
@@ -423,8 +460,7 @@ def _evaluate_card(
     """§7: a fracture reported with no sign of age and not on the problem list: evaluate, never refer."""
     texts = content.texts
     reported = decision.reported
-    assert content.evaluate_template is not None
-    detail = content.evaluate_template.render(
+    detail = content.templates["evaluate"].render(
         t=texts,
         fractures=[_fracture_view(f, texts) for f in reported],
         sentences=report_sentences(reported, decision.uncertain, texts, md_escape),
@@ -477,7 +513,7 @@ def order_card(
         if past is not None and past.date is not None:
             where = past.level or (f"{past.region} region" if past.region else "level unknown")
             old_fracture = order_texts["text"]["old_fracture"].format(
-                where=where, date=past.date.isoformat(), age=age
+                where=where, date=past.date.isoformat(), age=age, days=decision.recent_days
             )
             summary = order_texts["summary"]["order-not-supported-old"].format(age=age)
         else:
@@ -490,14 +526,14 @@ def order_card(
         summary = order_texts["summary"]["order-caution"].format(
             codes=", ".join(c.code for c in decision.contraindications)
         )
-    detail = content.order_template.render(
+    common = dict(
         t=texts,
+        decision=decision,
         recommendation=recommendation,
         orders="; ".join(o.label for o in orders),
-        not_supported=order_texts["text"]["not_supported"].format(days=decision.recent_days),
-        old_fracture=old_fracture,
         fractures=[_fracture_view(f, texts) for f in decision.fractures],
-        notes=[_note_view(c, texts) for c in decision.contraindications],
+        addressed="",
+        undated_augmentation="",
         unavailable=" ".join(
             x
             for x in (
@@ -507,6 +543,23 @@ def order_card(
             if x
         ),
     )
+    if recommendation == "order-not-supported":
+        detail = content.templates["order-not-supported"].render(
+            **common,
+            not_supported=order_texts["text"]["not_supported"].format(days=decision.recent_days),
+            old_fracture=old_fracture,
+        )
+    elif recommendation == "contraindicated":
+        detail = content.templates["contraindicated"].render(
+            **common,
+            absolutes=[_absolute_view(c, texts) for c in decision.absolute],
+            statement=order_texts["text"]["contraindicated"],
+            notes=[_note_view(c, texts) for c in decision.contraindications if c.kind != "absolute"],
+        )
+    else:
+        detail = content.templates["order-caution"].render(
+            **common, notes=[_note_view(c, texts) for c in decision.contraindications]
+        )
     card = _card(
         summary,
         detail,

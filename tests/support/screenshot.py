@@ -2,6 +2,9 @@
 
 Starts `spine-cds serve --demo`, opens the preview page in Debian's Chromium, chooses the positive
 fixture patient and saves the chart pane (the card as the EHR shows it) to docs/img/preview-card.png.
+`screenshot.py TARGET SCENARIO` takes another fixture's card (issue 15's before/after pictures:
+docs/img/after-refer-card.png from 01-osteoporotic-l1-mri, after-contraindicated-card.png from
+53-infection-recent).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ SCENARIO = "01-osteoporotic-l1-mri"
 
 def main() -> int:
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "img" / "preview-card.png"
+    scenario = sys.argv[2] if len(sys.argv) > 2 else SCENARIO
     executable, why_not = ensure_chromium()
     if executable is None:
         sys.stderr.write(f"screenshot: {why_not}\n")
@@ -27,7 +31,7 @@ def main() -> int:
     with serve(demo=True) as server, sync_playwright() as playwright:
         browser = launch_chromium(playwright, executable)
         page = browser.new_page(viewport={"width": 1100, "height": 800})
-        open_patient(page, server.base_url, SCENARIO)
+        open_patient(page, server.base_url, scenario)
         if page.locator(".cds-card").count() != 1:
             sys.stderr.write("screenshot: expected one card on the preview page\n")
             return 1

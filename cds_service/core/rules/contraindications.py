@@ -21,6 +21,16 @@ class Contraindication:
     labels: tuple[str, ...]
     undated: bool = False
     warning: bool = False
+    dated_labels: tuple[tuple[str, date | None], ...] = ()
+    """Each label with the latest date it carries (None: undated), so a card can say when."""
+
+
+def _dated_labels(items: Sequence[tuple[str, date | None]]) -> tuple[tuple[str, date | None], ...]:
+    latest: dict[str, date | None] = {}
+    for label, when in items:
+        known = latest.get(label)
+        latest[label] = when if known is None or (when is not None and when > known) else known
+    return tuple(latest.items())
 
 
 def _is_stale(rule: ContraindicationRule, when: date | None, today: date) -> bool:
@@ -47,6 +57,7 @@ def find_contraindications(
             labels=tuple(dict.fromkeys(label for _, label, _ in items)),
             undated=all(when is None for _, _, when in items),
             warning=rule.warning,
+            dated_labels=_dated_labels([(label, when) for _, label, when in items]),
         )
         for rule, items in found.values()
     ]
@@ -66,6 +77,7 @@ def find_contraindications(
                     malignancy.kind,
                     tuple(sorted({c.ref for c in cancers})),
                     tuple(dict.fromkeys(c.label for c in cancers)),
+                    dated_labels=_dated_labels([(c.label, c.date) for c in cancers]),
                 )
             )
     notes.sort(key=lambda n: (KIND_ORDER[n.kind], n.code))
