@@ -159,7 +159,8 @@ def _check_evaluate(name: str, card: dict[str, Any]) -> None:
     assert "“" in detail, name  # the report's sentence, quoted
     _no_referral_advice(detail, name)
     created = [a["resource"]["resourceType"] for s in card.get("suggestions", []) for a in s["actions"]]
-    assert created and set(created) == {"Condition"}, name
+    assert created, name
+    assert set(created) == {"Condition"}, name
 
 
 def _check(folder: Path, recent_days: int) -> int:
