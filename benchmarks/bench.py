@@ -17,6 +17,7 @@ import bench_http  # noqa: E402
 import bench_load  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_patient_view  # noqa: E402
+import bench_report_text  # noqa: E402
 
 SECTIONS = [
     ("1. In-process patient-view vs `orjson.loads`", bench_patient_view.run),
@@ -24,6 +25,7 @@ SECTIONS = [
     ("3. Fetch path: no prefetch, FHIR server answering after 100 ms", bench_fetch.run),
     ("4. Peak memory, 10,000 resources", bench_memory.run),
     ("5. Load with JWT on: 8 and 32 connections, SQLite and PostgreSQL", bench_load.run),
+    ("6. Radiology report text analysis", bench_report_text.run),
 ]
 
 

@@ -8,7 +8,13 @@ from collections.abc import Callable
 
 import orjson
 from flask import Flask, Response, request
-from records import AS_OF, patient_view_request, repeated_diagnoses_request, spine_studies_request
+from records import (
+    AS_OF,
+    patient_view_request,
+    repeated_diagnoses_request,
+    reports_request,
+    spine_studies_request,
+)
 
 from cds_service.app import create_app
 from cds_service.outcome import json_response
@@ -52,6 +58,7 @@ def run() -> str:
     shapes = [(f"{size:,}", orjson.dumps(patient_view_request(size))) for size in SIZES] + [
         ("150 repeated fracture diagnoses / 300", orjson.dumps(repeated_diagnoses_request())),
         ("200 spine MR/CT studies / 2,000 Conditions", orjson.dumps(spine_studies_request())),
+        ("50 radiology reports of 3 kB (5 spine) / 100 Conditions", orjson.dumps(reports_request())),
     ]
     trivial_line = ""
     for name, body in shapes:

@@ -172,6 +172,44 @@ def spine_studies_request(seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
     return _request(conditions, studies)
 
 
+def reports_request(seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
+    """100 Conditions (osteoporosis among them) and 50 radiology reports of ~3 kB each, 5 of them
+    spine, taken over five years as a patient followed for years has them; the spine MRI of 10 days
+    ago (acute L1) carries the only fracture."""
+    from bench_report_text import make_reports
+
+    rng = random.Random(seed)
+    conditions = [
+        _condition(f"c{i}", *rng.choice(NOISE), as_of - timedelta(days=rng.randint(30, 9000)))
+        for i in range(99)
+    ]
+    conditions.append(
+        _condition(
+            "op", "http://hl7.org/fhir/sid/icd-10-cm", "M81.0", "Age-related osteoporosis", date(2019, 5, 1)
+        )
+    )
+    reports = []
+    for index, (conclusion, forms, titles) in enumerate(make_reports()):
+        reports.append(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": f"dr{index}",
+                "status": "final",
+                "category": [
+                    {"coding": [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]}
+                ],
+                "code": {"text": titles[0]},
+                "subject": {"reference": f"Patient/{PATIENT_ID}"},
+                "effectiveDateTime": f"{(as_of - timedelta(days=10 + index * 37)).isoformat()}T08:00:00Z",
+                "conclusion": conclusion,
+                "presentedForm": forms,
+            }
+        )
+    request = _request(conditions, [])
+    request["prefetch"]["reports"] = _bundle(reports)
+    return request
+
+
 def patient_view_request(size: int, seed: int = 7, as_of: date = AS_OF) -> dict[str, Any]:
     """A full-prefetch patient-view request whose record holds `size` resources, dated around `as_of`."""
     rng = random.Random(seed)

@@ -69,6 +69,7 @@ def call_service(service_id: str) -> Response:
         today,
         patient_id=hook_request.patient_id,
         unavailable=data.unavailable,
+        recent_days=rt.settings.recent_days,
     )
     card: CardJson | None
     recommendation: str | None

@@ -169,6 +169,7 @@ class Terminology:
     _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
     _patterns: dict[str, list[tuple[re.Pattern[str], CodeMeaning]]] = field(default_factory=dict)
     _cache: dict[tuple[str, str], CodeMeaning | None] = field(default_factory=dict)
+    _level_codings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     _CACHE_LIMIT = 200_000
 
@@ -234,10 +235,11 @@ class Terminology:
 
     def level_coding(self, level: str) -> tuple[str, str] | None:
         """The (system, code) of a vertebra level in the spine body-site value set (T1-L5)."""
-        for (system, code), meaning in self._exact.items():
-            if meaning.level == level and "spine-body-site" in meaning.concepts:
-                return system, code
-        return None
+        if not self._level_codings:
+            for (system, code), meaning in self._exact.items():
+                if meaning.level and "spine-body-site" in meaning.concepts:
+                    self._level_codings.setdefault(meaning.level, (system, code))
+        return self._level_codings.get(level)
 
     def is_augmentation(self, concepts: Iterable[str]) -> bool:
         return any(self.valuesets[vs_id].augmentation for vs_id in concepts)

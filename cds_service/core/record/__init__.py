@@ -155,13 +155,16 @@ def read_record(
     *,
     patient_id: str | None = None,
     unavailable: Iterable[str] = (),
+    recent_days: int | None = None,
 ) -> PatientRecord:
     """Raw resources by type (request-body slices or dicts) -> the record the rules read.
 
-    `patient_id` set: resources that plainly name another patient are ignored and counted."""
+    `patient_id` set: resources that plainly name another patient are ignored and counted.
+    `recent_days` set: report text older than the window (and its imaging lookback) is not read,
+    since no rule of §7 uses it."""
     record = PatientRecord(unavailable=frozenset(unavailable))
     record.patient = _patient_facts(resources, patient_id, record, today)
-    reading = Reading(terminology, today, lambda: record.patient.birth_date)
+    reading = Reading(terminology, today, lambda: record.patient.birth_date, recent_days)
 
     def read(resource_type: str, reader: Reader) -> list[Any]:
         return _read_all(resources, resource_type, patient_id, record, reading, reader)

@@ -88,6 +88,9 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
         raise UnreadableError("date") from error
     if not reading.plausible(when, "DiagnosticReport"):
         return None
+    if when is not None and reading.oldest_relevant is not None and when < reading.oldest_relevant:
+        reading.skipped["DiagnosticReport older than the window"] += 1
+        return None  # the text is what costs: reports that cannot matter are not read
     coded: CodeMeaning | None = None
     coded_codings: list[Coding] = []
     for concept in view.conclusion_code:

@@ -30,9 +30,22 @@ def level_from_text(text: str) -> str | None:
 class Reading:
     """One evaluation's reading context (no clock: `today` is given)."""
 
-    def __init__(self, terminology: Terminology, today: date, birth_date: Callable[[], date | None]) -> None:
+    def __init__(
+        self,
+        terminology: Terminology,
+        today: date,
+        birth_date: Callable[[], date | None],
+        recent_days: int | None = None,
+    ) -> None:
         self.terminology = terminology
         self.today = today
+        params = terminology.parameters
+        self.oldest_relevant = (
+            today - timedelta(days=recent_days + params.imaging_lookback_days)
+            if recent_days is not None
+            else None
+        )
+        """Evidence dated before this cannot be recent, nor describe a recent fracture."""
         self.birth_date = birth_date
         self.latest_allowed = today + timedelta(days=terminology.parameters.future_tolerance_days)
         self.skipped: Counter[str] = Counter()
