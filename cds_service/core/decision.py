@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from cds_service.core.explain import Trace, explain_decision
 from cds_service.core.orders import AugmentationOrder
 from cds_service.core.record import AugmentationRecord, PatientRecord
 from cds_service.core.rules.contraindications import Contraindication, find_contraindications
@@ -72,29 +73,38 @@ class OrderDecision:
 
 
 def _assess(
-    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+    record: PatientRecord, terminology: Terminology, today: date, recent_days: int, trace: Trace | None
 ) -> tuple[tuple[Fracture, ...], FractureEvidence | None, ImagingSummary, tuple[Contraindication, ...]]:
-    assessment = FractureFinder(record, terminology, today, recent_days).assess()
+    assessment = FractureFinder(record, terminology, today, recent_days, trace).assess()
     fractures = assessment.recent
     imaging = summarise_imaging(
         record.spine_studies, (f.diagnosed_on for f in fractures), terminology.parameters, today
     )
-    contraindications = find_contraindications(record, fractures, terminology, today) if fractures else ()
+    contraindications = (
+        find_contraindications(record, fractures, terminology, today, trace) if fractures else ()
+    )
     return fractures, assessment.latest_past, imaging, contraindications
 
 
 def decide_referral(
-    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+    record: PatientRecord,
+    terminology: Terminology,
+    today: date,
+    recent_days: int,
+    trace: Trace | None = None,
 ) -> ReferralDecision:
-    """patient-view: fractures, imaging, contraindications and suppression as of `today`."""
-    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    """patient-view: fractures, imaging, contraindications and suppression as of `today`.
+    `trace` (explain only) is told what each resource matched, and the decision."""
+    fractures, latest_past, imaging, contraindications = _assess(
+        record, terminology, today, recent_days, trace
+    )
     suppression = find_suppression(fractures, record.augmentations)
     deceased = record.patient.deceased
     recommendation: Recommendation | None = None
     if fractures and not suppression.prior and not deceased:
         absolute = any(c.kind == "absolute" for c in contraindications)
         recommendation = "contraindicated" if absolute else "refer"
-    return ReferralDecision(
+    decision = ReferralDecision(
         as_of=today,
         recommendation=recommendation,
         fractures=fractures,
@@ -109,6 +119,9 @@ def decide_referral(
         undated_augmentation=suppression.undated,
         addressed_fractures=suppression.addressed,
     )
+    if trace is not None:
+        explain_decision(trace, record, decision, terminology)
+    return decision
 
 
 def decide_order(
@@ -117,10 +130,13 @@ def decide_order(
     terminology: Terminology,
     today: date,
     recent_days: int,
+    trace: Trace | None = None,
 ) -> OrderDecision:
     """Precedence, one card per call: no recent fracture, then absolute, then relative / not-advised.
     The patient-view suppressions (prior procedure, existing referral, death) do not apply."""
-    fractures, latest_past, imaging, contraindications = _assess(record, terminology, today, recent_days)
+    fractures, latest_past, imaging, contraindications = _assess(
+        record, terminology, today, recent_days, trace
+    )
     assessed = ReferralDecision(
         as_of=today,
         recommendation=None,
@@ -141,4 +157,7 @@ def decide_order(
             recommendation = "contraindicated"
         elif contraindications:
             recommendation = "order-caution"
-    return OrderDecision(recommendation, tuple(orders), assessed)
+    decision = OrderDecision(recommendation, tuple(orders), assessed)
+    if trace is not None:
+        explain_decision(trace, record, assessed, terminology, decision)
+    return decision

@@ -8,7 +8,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
-from cds_service.core.record.fhir_json import CodeableConcept, Coding, concept_label, concept_texts
+from cds_service.core.explain import Trace
+from cds_service.core.record.fhir_json import (
+    CodeableConcept,
+    Coding,
+    ResourceView,
+    concept_label,
+    concept_texts,
+)
 from cds_service.core.terminology import LEVELS, CodeMeaning, Terminology
 
 _LEVEL_TEXT = re.compile(r"\b(T|Th|L)\s?-?(\d{1,2})\b", re.IGNORECASE)
@@ -30,8 +37,15 @@ def level_from_text(text: str) -> str | None:
 class Reading:
     """One evaluation's reading context (no clock: `today` is given)."""
 
-    def __init__(self, terminology: Terminology, today: date, birth_date: Callable[[], date | None]) -> None:
+    def __init__(
+        self,
+        terminology: Terminology,
+        today: date,
+        birth_date: Callable[[], date | None],
+        trace: Trace | None = None,
+    ) -> None:
         self.terminology = terminology
+        self.trace = trace
         self.today = today
         self.birth_date = birth_date
         self.latest_allowed = today + timedelta(days=terminology.parameters.future_tolerance_days)
@@ -40,6 +54,12 @@ class Reading:
         # is worked out once per call.
         self._sites: dict[tuple[object, ...], CodeMeaning | None] = {}
         self._texts: dict[tuple[str, bool], CodeMeaning | None] = {}
+
+    def aside(self, view: ResourceView, reason: str, detail: object = None) -> None:
+        """A reader's `return None` (the resource does not count), said to the trace when there is one."""
+        if self.trace is not None:
+            self.trace.note_codes(view.ref, getattr(view, "code", None))
+            self.trace.set_aside(view.ref, reason, detail)
 
     def plausible(self, when: date | None, resource_type: str) -> bool:
         """False (and counted) for a date more than the tolerated day ahead: a data error."""
