@@ -77,11 +77,9 @@ class Trace:
         self.codes: dict[str, str] = {}
         self.decision: list[str] = []
 
-    def counted(self, ref: str, codes: str = "") -> None:
-        """The reader kept it; the decision step says what it matched."""
-        self.entries.append(TraceEntry(ref, "counted", ""))
-        if codes:
-            self.codes.setdefault(ref, codes)
+    def counted(self, ref: str, note: str = "") -> None:
+        """The reader kept it (in reading order); the decision step says what it matched."""
+        self.entries.append(TraceEntry(ref, "counted", note))
 
     def matched(self, ref: str, what: str) -> None:
         self.entries.append(TraceEntry(ref, "matched", what))
@@ -107,13 +105,14 @@ class Trace:
         """Plain text, one line per resource, then the decision."""
         out = []
         for ref, entries in self.by_resource():
-            said = [e for e in entries if e.outcome != "counted"]
+            said = [e for e in entries if e.outcome != "counted" or e.what]
             if not said:
                 said = [TraceEntry(ref, "counted", "read, but no rule uses it for this decision")]
             codes = f" [{self.codes[ref]}]" if ref in self.codes else ""
             parts = "; ".join(f"{_VERB[e.outcome]}{e.what}" for e in said)
             out.append(f"{ref}{codes}: {parts}")
-        out.extend(f"decision: {line}" for line in self.decision)
+        if self.decision:
+            out.append("decision: " + "; ".join(self.decision))
         return out
 
     def as_json(self) -> dict[str, Any]:

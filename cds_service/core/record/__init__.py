@@ -165,8 +165,10 @@ def _patient_facts(
                 trace.set_aside(view.ref, "unreadable", "birthDate / deceasedDateTime")
             continue
         if trace is not None:
-            alive = "deceased: patient-view says nothing" if facts.deceased else "not deceased"
-            trace.matched(view.ref, f"read: {alive}")
+            if facts.deceased:
+                trace.matched(view.ref, "deceased: patient-view says nothing")
+            else:
+                trace.counted(view.ref, "read: not deceased")
     return facts
 
 
