@@ -134,6 +134,9 @@ class Trace:
 _VERB: Mapping[Outcome, str] = {"counted": "", "matched": "matched ", "set-aside": "set aside, "}
 
 
+_BASIS: Mapping[str, str] = {"condition": "", "imaging-reason": " (a spine study ordered for it)"}
+
+
 def _context_concepts(terminology: Terminology) -> frozenset[str]:
     """Value sets a trigger rule asks about (osteoporosis, a bone malignancy on record)."""
     found: set[str] = set()
@@ -160,7 +163,7 @@ def explain_decision(
     for fracture in decision.fractures:
         level = fracture.level or "level unknown"
         for source in fracture.sources:
-            via = "" if source.basis == "condition" else " (a spine study ordered for it)"
+            via = _BASIS.get(source.basis, f" ({source.basis})")
             trace.matched(
                 source.ref,
                 f"trigger{via}: {fracture.etiology} fracture {level}, diagnosed "
