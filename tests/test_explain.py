@@ -148,6 +148,17 @@ def test_reader_reasons_other_patient_verification_abated_future_not_a_resource(
         ("28-cervical-sacral-icd-excluded", "Condition/s28-fx-s12", "set aside, out-of-scope code"),
         ("15-undated-fracture", "Condition/s15-fx-l2", "set aside, fracture code, undated"),
         ("93-order-sign-sepsis", "Condition/s93-sepsis", "matched contraindication: infection (absolute)"),
+        (
+            "25-collapsed-vertebra-bone-metastases",
+            "Condition/s25-bone-mets",
+            "context: bone-malignancy on record",
+        ),
+        ("19-future-dated-ignored", "Condition/s19-fx-l1-future", "set aside, future date: 2026-07-05"),
+        (
+            "09-verification-status-filter",
+            "Condition/s09-fx-l2-entered-in-error",
+            "verification status: entered-in-error",
+        ),
     ],
 )
 def test_decision_step_reasons(
@@ -247,6 +258,36 @@ def production_service() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.port}"
     server.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def demo_service() -> Iterator[str]:
+    """As `make sandbox` runs it: demo mode, plain-http FHIR allowed."""
+    as_of = date(2026, 6, 15)
+    app = create_app(
+        clock=lambda: as_of,
+        allow_http_fhir=True,
+        auth="off",
+        database_url="sqlite://",
+        record_cards=False,
+        demo=True,
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    thread.join(5)
+
+
+def test_try_explain_through_a_demo_mode_service(
+    fhir_server: FhirTestServer, demo_service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_try(fhir_server, "--service-url", demo_service)) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)) == {"cards"}  # the extension is printed as text, not left in the answer
+    assert "Condition/s01-fx [icd-10-cm M80.08XA]: matched trigger: osteoporotic fracture L1" in err
+    assert "decision: refer: 1 recent fracture(s) (L1)" in err
 
 
 def _try(server: FhirTestServer, *extra: str) -> list[str]:
