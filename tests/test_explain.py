@@ -161,7 +161,7 @@ def test_reader_reasons_other_patient_verification_abated_future_not_a_resource(
         ),
     ],
 )
-def test_decision_step_reasons(
+def test_each_kind_of_reason_on_its_fixture(
     fixture: str, ref: str, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, lines = _explain(fixture, capsys)
