@@ -98,6 +98,29 @@ def _service(wanted: str | None, hook: str) -> ServiceDefinition:
     return next(s for s in SERVICES.values() if s.hook == hook)
 
 
+EXPLAIN_EXTENSION = "vertebral-augmentation-cds/explain"
+"""The response extension a demo-mode service adds on `?explain=true` (cds_service/blueprints/hooks.py)."""
+
+
+def _print_explanation(answer: object, service_url: str | None = None) -> None:
+    """The trace on stderr (stdout stays the service's JSON answer), with the extension taken out of
+    the answer so stdout is what the EHR would get."""
+    extension = answer.get("extension") if isinstance(answer, dict) else None
+    trace = extension.pop(EXPLAIN_EXTENSION, None) if isinstance(extension, dict) else None
+    if isinstance(answer, dict) and extension == {}:
+        del answer["extension"]
+    if not isinstance(trace, dict) or not isinstance(trace.get("lines"), list):
+        where = f"the service at {service_url}" if service_url else "the service"
+        sys.stderr.write(
+            f"spine-cds: no explanation: {where} gives one in demo mode only "
+            "(`spine-cds serve --demo`, `make run`, `make sandbox`)\n"
+        )
+        return
+    sys.stderr.write("explain (per resource read, then the decision):\n")
+    for line in trace["lines"]:
+        sys.stderr.write(f"  {line}\n")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
 
@@ -116,9 +139,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     }
     if args.recent_days:
         offline["recent_days"] = args.recent_days
+    if args.explain:
+        offline["demo"] = True  # the trace is a demo-mode answer; here the terminal is the only reader
     app = create_app(clock=lambda: as_of, **offline)
-    response = app.test_client().post(f"/cds-services/{service.id}", json=body)
-    sys.stdout.write(orjson.dumps(response.get_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    query = "?explain=true" if args.explain else ""
+    response = app.test_client().post(f"/cds-services/{service.id}{query}", json=body)
+    answer = response.get_json()
+    if args.explain and response.status_code == 200:
+        _print_explanation(answer)
+    sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     if response.status_code != 200:
         return EXIT_SERVICE_ERROR
     if args.strict:
@@ -214,8 +243,9 @@ def _try(args: argparse.Namespace) -> int:
             "subject": "spine-cds-try",
         }
     started = time.perf_counter()
+    query = "?explain=true" if args.explain else ""
     if args.service_url:
-        url = f"{args.service_url.rstrip('/')}/cds-services/{service.id}"
+        url = f"{args.service_url.rstrip('/')}/cds-services/{service.id}{query}"
         try:
             response = requests.post(url, json=body, timeout=60)
         except requests.RequestException as error:
@@ -239,14 +269,17 @@ def _try(args: argparse.Namespace) -> int:
             database_url="sqlite://",
             record_cards=False,
             log_level="WARNING",
+            demo=bool(args.explain),
         )
-        reply = app.test_client().post(f"/cds-services/{service.id}", json=body)
+        reply = app.test_client().post(f"/cds-services/{service.id}{query}", json=body)
         status, answer = reply.status_code, reply.get_json()
     elapsed_ms = (time.perf_counter() - started) * 1000
     cards = len(answer.get("cards", [])) if isinstance(answer, dict) else 0
     if status == 200 and cards == 0:
         # "No cards" for a patient the server does not have is a typo, not an answer.
         _check_patient_on_server(args.fhir_server, args.patient, args.token)
+    if args.explain and status == 200:
+        _print_explanation(answer, args.service_url)
     sys.stdout.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stderr.write(f"HTTP {status}, {cards} card(s), total {elapsed_ms:.1f} ms\n")
     hint = _hint(status, answer, args.service_url)
@@ -334,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"also validate every resource as FHIR R4, list the errors (exit {STRICT_ERRORS_EXIT} if any)",
     )
+    evaluate.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print (stderr) what each resource matched or why it was set aside, then the decision",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     request = sub.add_parser(
@@ -357,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--service", choices=service_ids, default="vertebral-augmentation-referral")
     try_.add_argument("--service-url", help="base URL of a running service (default: in-process)")
     try_.add_argument("--as-of", type=date.fromisoformat, help="evaluation date in-process (default today)")
+    try_.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print (stderr) why the card did (not) appear; a running service needs demo mode",
+    )
     try_.set_defaults(run=_try)
 
     serve = sub.add_parser("serve", help="run the service under gunicorn")

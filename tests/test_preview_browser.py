@@ -116,6 +116,22 @@ def test_negative_patient_shows_no_cards(page: Page, live: LiveServer) -> None:
     assert page.locator(".cds-card").count() == 0
 
 
+def test_why_panel_shows_the_services_own_explanation(page: Page, live: LiveServer) -> None:
+    open_patient(page, live.base_url, POSITIVE)
+    panel = page.locator("#explain")
+    assert panel.is_visible()
+    panel.locator("summary").click()
+    lines = page.locator("#explain-lines li").all_inner_texts()
+    assert any(line.startswith("Condition/s01-fx [icd-10-cm M80.08XA]: matched trigger") for line in lines)
+    assert any(line.startswith("ImagingStudy/s01-mri: matched imaging: spine MR") for line in lines)
+    assert lines[-1].startswith("decision: refer: 1 recent fracture(s) (L1)")
+    open_patient(page, live.base_url, NEGATIVE)
+    assert page.locator("#explain").is_visible()
+    lines = page.locator("#explain-lines li").all_text_contents()
+    assert "Condition/s76-hip-fracture [snomed 359817006]: set aside, no code the rules know" in lines
+    assert lines[-1] == "decision: no card: no recent qualifying fracture"
+
+
 def test_raw_json_toggle_shows_the_real_request_and_response(page: Page, live: LiveServer) -> None:
     open_patient(page, live.base_url, POSITIVE)
     raw = page.locator("#raw")

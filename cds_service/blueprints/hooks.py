@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, request
 from cds_service.auth.token import Caller
 from cds_service.core.card_builder import CardJson, order_card, referral_card
 from cds_service.core.decision import decide_order, decide_referral
+from cds_service.core.explain import Trace
 from cds_service.core.orders import augmentation_orders
 from cds_service.core.record import read_record
 from cds_service.hook_request import (
@@ -30,6 +31,22 @@ from cds_service.services import ServiceDefinition
 
 bp = Blueprint("hooks", __name__)
 log = logging.getLogger("cds_service.hooks")
+EXPLAIN_EXTENSION = "vertebral-augmentation-cds/explain"
+"""Demo mode only, on `?explain=true`: why the card did (not) appear. Never in production answers."""
+
+
+def _explain_trace(rt: Runtime) -> Trace | None:
+    """A trace for this call when asked for and the service runs in demo mode; otherwise None (the
+    flag is ignored: a production answer never carries record details beyond the card)."""
+    if not rt.settings.demo or request.args.get("explain", "").lower() not in ("1", "true", "yes"):
+        return None
+    return Trace()
+
+
+def _answer(cards: list[CardJson], trace: Trace | None) -> Response:
+    if trace is None:
+        return json_response({"cards": cards})
+    return json_response({"cards": cards, "extension": {EXPLAIN_EXTENSION: trace.as_json()}})
 
 
 def _new_uuid() -> str:
@@ -58,9 +75,12 @@ def call_service(service_id: str) -> Response:
     orders = (
         augmentation_orders(hook_request.orders, rt.terminology) if service.hook != "patient-view" else []
     )
+    trace = _explain_trace(rt)
     if service.hook != "patient-view" and not orders:
         _log_answer(service, hook_request, started, [], recommendation=None, orders=0)
-        return json_response({"cards": []})  # not an augmentation order: the record is not needed
+        if trace is not None:
+            trace.decision.append("no card: no vertebral augmentation order in the call (record not read)")
+        return _answer([], trace)  # not an augmentation order: the record is not needed
     data = gather_record(hook_request, service, rt.fetcher, deadline)
     today = rt.clock()
     record = read_record(
@@ -70,11 +90,12 @@ def call_service(service_id: str) -> Response:
         patient_id=hook_request.patient_id,
         unavailable=data.unavailable,
         recent_days=rt.settings.recent_days,
+        trace=trace,
     )
     card: CardJson | None
     recommendation: str | None
     if service.hook == "patient-view":
-        decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days)
+        decision = decide_referral(record, rt.terminology, today, rt.settings.recent_days, trace)
         recommendation = decision.recommendation
         card = referral_card(
             decision,
@@ -86,7 +107,7 @@ def call_service(service_id: str) -> Response:
             level_coding=rt.terminology.level_coding,
         )
     else:
-        order_decision = decide_order(record, orders, rt.terminology, today, rt.settings.recent_days)
+        order_decision = decide_order(record, orders, rt.terminology, today, rt.settings.recent_days, trace)
         recommendation = order_decision.recommendation
         card = order_card(order_decision, rt.content, rationale_url=rationale_url(rt), new_uuid=_new_uuid)
     cards = [card] if card else []
@@ -106,7 +127,7 @@ def call_service(service_id: str) -> Response:
         unavailable=sorted(data.unavailable),
         fetchFailures=data.failures,
     )
-    return json_response({"cards": cards})
+    return _answer(cards, trace)
 
 
 def _log_answer(

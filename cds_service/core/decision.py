@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
+from cds_service.core.explain import Trace, explain_decision
 from cds_service.core.orders import AugmentationOrder
 from cds_service.core.record import AugmentationRecord, PatientRecord
 from cds_service.core.rules.contraindications import KIND_ORDER, Contraindication, find_contraindications
@@ -110,9 +111,11 @@ def _with_descriptions(
     return tuple(merged)
 
 
-def _assess(record: PatientRecord, terminology: Terminology, today: date, recent_days: int) -> _Assessment:
+def _assess(
+    record: PatientRecord, terminology: Terminology, today: date, recent_days: int, trace: Trace | None
+) -> _Assessment:
     reports = read_report_evidence(record, terminology, today)
-    finder = FractureFinder(record, terminology, today, recent_days, reported=reports.recent)
+    finder = FractureFinder(record, terminology, today, recent_days, reported=reports.recent, trace=trace)
     assessment = finder.assess()
     acuity_modalities = terminology.parameters.acuity_modalities
     # An MRI or bone scan calling the level chronic is discordant (the imaging-chronic note), not
@@ -141,7 +144,7 @@ def _assess(record: PatientRecord, terminology: Terminology, today: date, recent
     contraindications: tuple[Contraindication, ...] = ()
     if fractures:
         notes = [
-            *find_contraindications(record, fractures, terminology, today),
+            *find_contraindications(record, fractures, terminology, today, trace),
             *discordant_imaging_notes(record, fractures, terminology),
         ]
         contraindications = tuple(sorted(notes, key=lambda n: (KIND_ORDER[n.kind], n.code)))
@@ -160,10 +163,15 @@ def _assess(record: PatientRecord, terminology: Terminology, today: date, recent
 
 
 def decide_referral(
-    record: PatientRecord, terminology: Terminology, today: date, recent_days: int
+    record: PatientRecord,
+    terminology: Terminology,
+    today: date,
+    recent_days: int,
+    trace: Trace | None = None,
 ) -> ReferralDecision:
-    """patient-view: fractures, imaging, contraindications and suppression as of `today`."""
-    found = _assess(record, terminology, today, recent_days)
+    """patient-view: fractures, imaging, contraindications and suppression as of `today`.
+    `trace` (explain only) is told what each resource matched, and the decision."""
+    found = _assess(record, terminology, today, recent_days, trace)
     fractures = found.fractures
     suppression = find_suppression(fractures, record.augmentations)
     deceased = record.patient.deceased
@@ -173,7 +181,7 @@ def decide_referral(
         recommendation = "contraindicated" if absolute else "refer"
     elif found.reported and not deceased:
         recommendation = "evaluate"
-    return ReferralDecision(
+    decision = ReferralDecision(
         as_of=today,
         recommendation=recommendation,
         fractures=fractures,
@@ -190,6 +198,9 @@ def decide_referral(
         reported=found.reported,
         uncertain=found.uncertain,
     )
+    if trace is not None:
+        explain_decision(trace, record, decision, terminology)
+    return decision
 
 
 def decide_order(
@@ -198,10 +209,11 @@ def decide_order(
     terminology: Terminology,
     today: date,
     recent_days: int,
+    trace: Trace | None = None,
 ) -> OrderDecision:
     """Precedence, one card per call: no recent fracture, then absolute, then relative / not-advised.
     The patient-view suppressions (prior procedure, existing referral, death) do not apply."""
-    found = _assess(record, terminology, today, recent_days)
+    found = _assess(record, terminology, today, recent_days, trace)
     fractures, contraindications = found.fractures, found.contraindications
     assessed = ReferralDecision(
         as_of=today,
@@ -223,4 +235,7 @@ def decide_order(
             recommendation = "contraindicated"
         elif contraindications:
             recommendation = "order-caution"
-    return OrderDecision(recommendation, tuple(orders), assessed)
+    decision = OrderDecision(recommendation, tuple(orders), assessed)
+    if trace is not None:
+        explain_decision(trace, record, assessed, terminology, decision)
+    return decision

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from cds_service.core.explain import Trace
 from cds_service.core.record.allergy import AllergyView, read_allergy
 from cds_service.core.record.condition import ConditionFinding, ConditionView, read_condition
 from cds_service.core.record.diagnostic_report import (
@@ -91,17 +92,22 @@ def _views(
     resource_type: str,
     patient_id: str | None,
     record: PatientRecord,
+    trace: Trace | None = None,
 ) -> Iterable[tuple[ResourceView, frozenset[str]]]:
     """Decoded views of one type that belong to the patient; other patients' are counted."""
     decoder = _DECODERS[resource_type]
-    for item in resources.get(resource_type, ()):
+    for index, item in enumerate(resources.get(resource_type, ())):
         decoded = decoder.decode(item, resource_type)
         if decoded is None:
             record.skipped[f"{resource_type} not-a-{resource_type}"] += 1
+            if trace is not None:
+                trace.set_aside(f"{resource_type} entry {index + 1}", f"not a {resource_type}")
             continue
         view: ResourceView = decoded.view
         if patient_id is not None and not belongs_to(view, patient_id):
             record.skipped[f"{resource_type} other-patient"] += 1
+            if trace is not None:
+                trace.set_aside(view.ref, "other patient")
             continue
         yield view, decoded.bad
 
@@ -115,36 +121,62 @@ def _read_all(
     reader: Reader,
 ) -> list[Any]:
     found: list[Any] = []
-    for view, bad in _views(resources, resource_type, patient_id, record):
+    trace = reading.trace
+    for view, bad in _views(resources, resource_type, patient_id, record, trace):
         if bad & view.IDENTIFYING:
             record.unreadable[resource_type] += 1
+            if trace is not None:
+                trace.set_aside(view.ref, "unreadable", bad & view.IDENTIFYING)
             continue
         try:
             item = reader(view, reading)
-        except UnreadableError:
+        except UnreadableError as error:
             record.unreadable[resource_type] += 1
+            if trace is not None:
+                trace.note_codes(view.ref, getattr(view, "code", None))
+                trace.set_aside(view.ref, "unreadable", error.args[0] if error.args else None)
             continue
         if item is None:
             continue
         if bad:  # it matters, and something it needs could not be read
             record.unreadable[resource_type] += 1
+            if trace is not None:
+                trace.note_codes(view.ref, getattr(view, "code", None))
+                trace.set_aside(view.ref, "unreadable", bad)
             continue
+        if trace is not None:
+            trace.counted(view.ref)
+            trace.note_codes(view.ref, getattr(view, "code", None))
         found.append(item)
     return found
 
 
 def _patient_facts(
-    resources: Mapping[str, Sequence[object]], patient_id: str | None, record: PatientRecord, today: date
+    resources: Mapping[str, Sequence[object]],
+    patient_id: str | None,
+    record: PatientRecord,
+    today: date,
+    trace: Trace | None,
 ) -> PatientFacts:
     facts = PatientFacts()
-    for view, bad in _views(resources, "Patient", patient_id, record):
+    for view, bad in _views(resources, "Patient", patient_id, record, trace):
         if bad:
             record.unreadable["Patient"] += 1
+            if trace is not None:
+                trace.set_aside(view.ref, "unreadable", bad)
             continue
         try:
             facts = read_patient(view, today)  # type: ignore[arg-type]
         except ValueError:
             record.unreadable["Patient"] += 1
+            if trace is not None:
+                trace.set_aside(view.ref, "unreadable", "birthDate / deceasedDateTime")
+            continue
+        if trace is not None:
+            if facts.deceased:
+                trace.matched(view.ref, "deceased: patient-view says nothing")
+            else:
+                trace.counted(view.ref, "read: not deceased")
     return facts
 
 
@@ -156,15 +188,17 @@ def read_record(
     patient_id: str | None = None,
     unavailable: Iterable[str] = (),
     recent_days: int | None = None,
+    trace: Trace | None = None,
 ) -> PatientRecord:
     """Raw resources by type (request-body slices or dicts) -> the record the rules read.
 
     `patient_id` set: resources that plainly name another patient are ignored and counted.
     `recent_days` set: report text older than the window (and its imaging lookback) is not read,
-    since no rule of §7 uses it."""
+    since no rule of §7 uses it.
+    `trace` (--explain, demo only): told why each resource counts or is set aside."""
     record = PatientRecord(unavailable=frozenset(unavailable))
-    record.patient = _patient_facts(resources, patient_id, record, today)
-    reading = Reading(terminology, today, lambda: record.patient.birth_date, recent_days)
+    record.patient = _patient_facts(resources, patient_id, record, today, trace)
+    reading = Reading(terminology, today, lambda: record.patient.birth_date, recent_days, trace)
 
     def read(resource_type: str, reader: Reader) -> list[Any]:
         return _read_all(resources, resource_type, patient_id, record, reading, reader)

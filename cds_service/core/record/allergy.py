@@ -35,17 +35,21 @@ def read_allergy(view: AllergyView, reading: Reading) -> ClinicalFact | None:
     params = reading.terminology.parameters
     clinical = status_words(view.clinical_status)
     if clinical and not clinical & params.counting_allergy_clinical_status:
+        reading.aside(view, "clinical status", clinical)
         return None
     if status_words(view.verification_status) & params.excluded_allergy_verification_status:
+        reading.aside(view, "verification status", view.verification_status)
         return None
     substances = [r.substance for r in view.reaction]
     concepts, label = reading.concepts("AllergyIntolerance", [view.code, *substances])
     if not reading.terminology.contraindication_rules(concepts):
+        reading.aside(view, "no code the rules know")
         return None
     try:
         when = read_date(view.onset_date_time) or read_date(view.recorded_date)
     except ValueError as error:
         raise UnreadableError("date") from error
     if not reading.plausible(when, "AllergyIntolerance"):
+        reading.aside(view, "future date", when)
         return None
     return ClinicalFact(view.ref, label or "AllergyIntolerance", concepts, when)

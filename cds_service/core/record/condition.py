@@ -106,23 +106,31 @@ def read_condition(view: ConditionView, reading: Reading) -> ConditionFinding | 
     terminology: Terminology = reading.terminology
     meaning = terminology.meaning_of_concept(view.code)
     if meaning is None:
-        return None  # nothing the rules know
+        reading.aside(view, "no code the rules know")
+        return None
     params = terminology.parameters
     if not status_counts(view.clinical_status, params.counting_clinical_status, params.clinical_status_words):
+        reading.aside(view, "clinical status", view.clinical_status)
         return None
     if not status_counts(
         view.verification_status, params.counting_verification_status, params.verification_status_words
     ):
+        reading.aside(view, "verification status", view.verification_status)
         return None
     needs_birth = view.onset_age is not None or view.abatement_age is not None
     birth = reading.birth_date() if needs_birth else None
     try:
         if _is_abated(view, reading.today, birth):
+            reading.aside(view, "abated")
             return None
+    except ValueError as error:
+        raise UnreadableError("abatement date") from error
+    try:
         when = condition_date(view, birth)
     except ValueError as error:
-        raise UnreadableError("date") from error
+        raise UnreadableError("onset / recorded date") from error
     if not reading.plausible(when, "Condition"):
+        reading.aside(view, "future date", when)
         return None
     assert view.code is not None
     return ConditionFinding(

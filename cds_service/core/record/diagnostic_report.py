@@ -73,9 +73,11 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
             concepts |= meaning.concepts
     code_meaning = terminology.meaning_of_concept(view.code)
     if not concepts & params.radiology_report_concepts:
+        reading.aside(view, "not a radiology report")
         return None
     status = (view.status or "").strip().lower()
     if status not in params.counting_report_status:
+        reading.aside(view, "report status", status or "none")
         return None
     period = view.effective_period
     try:
@@ -90,6 +92,7 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
         return None
     if when is not None and reading.oldest_relevant is not None and when < reading.oldest_relevant:
         reading.skipped["DiagnosticReport older than the window"] += 1
+        reading.aside(view, "older than the window", when.isoformat())
         return None  # the text is what costs: reports that cannot matter are not read
     coded: CodeMeaning | None = None
     coded_codings: list[Coding] = []

@@ -98,15 +98,18 @@ def read_imaging_study(view: ImagingStudyView, reading: Reading) -> SpineStudy |
     params = reading.terminology.parameters
     status = (view.status or "").strip().lower()
     if status in params.excluded_study_status:
+        reading.aside(view, "status", status)
         return None
     site, is_spine = _spine_site(view, reading)
     if not is_spine:
+        reading.aside(view, "not spine imaging")
         return None
     try:
         started = read_date(view.started)
     except ValueError as error:
         raise UnreadableError("started") from error
     if not reading.plausible(started, "ImagingStudy"):
+        reading.aside(view, "future date", started)
         return None
     system = params.modality_system
     codings = [*view.modality, *(s.modality for s in view.series if s.modality)]

@@ -50,9 +50,11 @@ def _medication_concepts(view: MedicationView) -> list[CodeableConcept | None]:
 def read_medication(view: MedicationView, reading: Reading) -> ClinicalFact | None:
     params = reading.terminology.parameters
     if (view.status or "").strip().lower() not in params.counting_medication_status:
+        reading.aside(view, "status", view.status or "none")
         return None
     concepts, label = reading.concepts(view.resource_type, _medication_concepts(view))
     if not reading.terminology.contraindication_rules(concepts):
+        reading.aside(view, "no code the rules know", view.medication_codeable_concept)
         return None
     period = view.effective_period
     try:
@@ -72,5 +74,6 @@ def read_medication(view: MedicationView, reading: Reading) -> ClinicalFact | No
     except ValueError as error:
         raise UnreadableError("date") from error
     if not reading.plausible(when, view.resource_type):
+        reading.aside(view, "future date", when)
         return None
     return ClinicalFact(view.ref, label or view.resource_type, concepts, when)

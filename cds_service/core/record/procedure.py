@@ -47,9 +47,11 @@ def read_augmentation(
     is_procedure = isinstance(view, ProcedureView)
     counting = params.counting_procedure_status if is_procedure else params.counting_service_request_status
     if (view.status or "").strip().lower() not in counting:
+        reading.aside(view, "status", view.status or "none")
         return None
     concepts, label = reading.concepts(view.resource_type, [view.code])
     if not reading.terminology.is_augmentation(concepts):
+        reading.aside(view, "no code the rules know")
         return None
     try:
         if isinstance(view, ProcedureView):
@@ -60,6 +62,7 @@ def read_augmentation(
     except ValueError as error:
         raise UnreadableError("date") from error
     if not reading.plausible(when, view.resource_type):
+        reading.aside(view, "future date", when)
         return None
     kind: Literal["procedure", "referral"] = "procedure" if is_procedure else "referral"
     return AugmentationRecord(view.ref, kind, label or kind, when)

@@ -8,7 +8,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
-from cds_service.core.record.fhir_json import CodeableConcept, Coding, concept_label, concept_texts
+from cds_service.core.explain import Trace
+from cds_service.core.record.fhir_json import (
+    CodeableConcept,
+    Coding,
+    ResourceView,
+    concept_label,
+    concept_texts,
+)
 from cds_service.core.terminology import LEVELS, CodeMeaning, Terminology
 
 _LEVEL_TEXT = re.compile(r"\b(T|Th|L)\s?-?(\d{1,2})\b", re.IGNORECASE)
@@ -36,8 +43,10 @@ class Reading:
         today: date,
         birth_date: Callable[[], date | None],
         recent_days: int | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self.terminology = terminology
+        self.trace = trace
         self.today = today
         params = terminology.parameters
         self.oldest_relevant = (
@@ -53,6 +62,12 @@ class Reading:
         # is worked out once per call.
         self._sites: dict[tuple[object, ...], CodeMeaning | None] = {}
         self._texts: dict[tuple[str, bool], CodeMeaning | None] = {}
+
+    def aside(self, view: ResourceView, reason: str, detail: object = None) -> None:
+        """A reader's `return None` (the resource does not count), said to the trace when there is one."""
+        if self.trace is not None:
+            self.trace.note_codes(view.ref, getattr(view, "code", None))
+            self.trace.set_aside(view.ref, reason, detail)
 
     def plausible(self, when: date | None, resource_type: str) -> bool:
         """False (and counted) for a date more than the tolerated day ahead: a data error."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from cds_service.core.explain import Trace
 from cds_service.core.record import ClinicalFact, ConditionFinding, PatientRecord
 from cds_service.core.rules.fractures import Fracture
 from cds_service.core.terminology import ContraindicationRule, Kind, Terminology
@@ -41,7 +42,11 @@ def _is_stale(rule: ContraindicationRule, when: date | None, today: date) -> boo
 
 
 def find_contraindications(
-    record: PatientRecord, fractures: Sequence[Fracture], terminology: Terminology, today: date
+    record: PatientRecord,
+    fractures: Sequence[Fracture],
+    terminology: Terminology,
+    today: date,
+    trace: Trace | None = None,
 ) -> tuple[Contraindication, ...]:
     found: dict[str, tuple[ContraindicationRule, list[tuple[str, str, date | None]]]] = {}
     items: list[ConditionFinding | ClinicalFact] = [*record.conditions, *record.facts]
@@ -49,6 +54,10 @@ def find_contraindications(
         for rule in terminology.contraindication_rules(item.concepts):
             if not _is_stale(rule, item.date, today):
                 found.setdefault(rule.code, (rule, []))[1].append((item.ref, item.label, item.date))
+            elif trace is not None:
+                trace.set_aside(
+                    item.ref, f"{rule.code} too old to count (over {rule.stale_after_days} days)", item.date
+                )
     notes = [
         Contraindication(
             code=rule.code,

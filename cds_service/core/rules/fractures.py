@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from cds_service.core.explain import Trace
 from cds_service.core.record import ConditionFinding, PatientRecord, SpineStudy
 from cds_service.core.record.fhir_json import Coding
 from cds_service.core.rules.imaging import studies_in_window
@@ -95,10 +96,12 @@ class FractureFinder:
         today: date,
         recent_days: int,
         reported: Sequence[FractureEvidence] = (),
+        trace: Trace | None = None,
     ) -> None:
         self.reported = tuple(reported)
         """Fracture evidence from radiology reports (§7), read by rules/reports.py."""
         self.record = record
+        self.trace = trace
         self.terminology = terminology
         self.today = today
         self.recent_days = recent_days
@@ -109,6 +112,16 @@ class FractureFinder:
         recent = [e for e in evidence if e.date is not None and self._age(e.date) <= self.recent_days]
         past = [e for e in evidence if e.date is not None and self._age(e.date) > self.recent_days]
         latest_past = max(past, key=lambda e: (e.date, e.ref)) if past else None
+        if self.trace is not None:
+            for e in evidence:
+                if e.date is None:
+                    self.trace.set_aside(e.ref, "fracture code, undated: cannot be shown recent")
+                elif self._age(e.date) > self.recent_days:
+                    self.trace.set_aside(
+                        e.ref,
+                        f"fracture {e.date.isoformat()} not recent: {self._age(e.date)} days old "
+                        f"(recent: up to {self.recent_days})",
+                    )
         fractures = [self._fracture(group) for group in group_by_level(recent)]
         fractures.sort(key=lambda f: (f.diagnosed_on, level_sort_key(f.level)))
         return FractureAssessment(tuple(fractures), latest_past)
@@ -126,25 +139,34 @@ class FractureFinder:
             rules = self.terminology.triggers(condition.concepts)
             if not rules:
                 continue
+            missed: list[str] | None = [] if self.trace is not None else None
             etiology = fracture_etiology(
                 rules,
                 self.record,
                 condition.body_site,
                 self_corroborated=False,
                 spine_imaging_near=self._spine_imaging_near(condition.date),
+                missed=missed,
             )
             if etiology is not None:
                 yield _condition_evidence(condition, etiology)
+            elif self.trace is not None and missed:
+                self.trace.set_aside(condition.ref, "fracture code, trigger not met: " + "; ".join(missed))
 
     def _from_imaging_reasons(self) -> Iterable[FractureEvidence]:
         for study in self.record.spine_studies:
             if study.reason is None:
                 continue
             rules = self.terminology.triggers(study.reason.concepts)
+            missed: list[str] | None = [] if self.trace is not None else None
             etiology = fracture_etiology(
-                rules, self.record, None, self_corroborated=True, spine_imaging_near=False
+                rules, self.record, None, self_corroborated=True, spine_imaging_near=False, missed=missed
             )
             if etiology is None:
+                if self.trace is not None and missed:
+                    self.trace.set_aside(
+                        study.ref, "ordered for a fracture, trigger not met: " + "; ".join(missed)
+                    )
                 continue
             level = study.level or study.reason.level
             region = region_of_level(level) if level else (study.region or study.reason.region)

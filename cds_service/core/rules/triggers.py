@@ -17,18 +17,29 @@ def fracture_etiology(
     *,
     self_corroborated: bool,
     spine_imaging_near: bool,
+    missed: list[str] | None = None,
 ) -> Etiology | None:
-    """The etiology the qualifying rules give (pathologic wins over osteoporotic), or None."""
+    """The etiology the qualifying rules give (pathologic wins over osteoporotic), or None.
+
+    `missed` (explain only) gets why each rule that did not apply did not."""
     found: set[Etiology] = set()
     for rule in rules:
         if rule.requires and not record.has_concept(rule.requires):
+            if missed is not None:
+                missed.append(f"{rule.etiology} needs {rule.requires} on record")
             continue
         if rule.unless and record.has_concept(rule.unless):
+            if missed is not None:
+                missed.append(f"{rule.etiology} not with {rule.unless} on record")
             continue
         corroborated = (
             self_corroborated or spine_imaging_near or _site_corroborates(body_site, rule.corroboration)
         )
         if rule.corroboration and not corroborated:
+            if missed is not None:
+                missed.append(
+                    f"{rule.etiology} needs a {rule.corroboration} body site or spine imaging near it"
+                )
             continue
         found.add(rule.etiology)
     if not found:

@@ -8,7 +8,16 @@
   const referralId = script.dataset.referral;
   const serviceByHook = JSON.parse(script.dataset.hooks || "{}");
   const $ = (id) => document.getElementById(id);
+  const EXPLAIN = "vertebral-augmentation-cds/explain";
   let current = null;
+
+  // Demo mode only: the service's own trace (?explain=true), per resource read, then the decision.
+  function showExplanation(answer) {
+    const trace = (answer.extension || {})[EXPLAIN];
+    const lines = trace && Array.isArray(trace.lines) ? trace.lines : [];
+    $("explain-lines").replaceChildren(...lines.map((line) => el("li", { text: line })));
+    $("explain").hidden = !lines.length;
+  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -141,12 +150,13 @@
     const cards = $("cards");
     cards.dataset.state = "loading";
     cards.replaceChildren();
+    $("explain").hidden = true;
     $("call-status").textContent = "Calling " + serviceId + "…";
     try {
       const requestResponse = await fetch("/preview/requests/" + encodeURIComponent(scenario) + "?service=" + encodeURIComponent(serviceId));
       const hookRequest = await requestResponse.json();
       if (!requestResponse.ok) throw new Error(JSON.stringify(hookRequest));
-      const url = "/cds-services/" + serviceId;
+      const url = "/cds-services/" + serviceId + "?explain=true";
       const started = performance.now();
       const response = await fetch(url, {
         method: "POST",
@@ -160,6 +170,7 @@
       $("raw-status").textContent = "HTTP " + response.status + ", " + ms + " ms";
       $("raw-response").textContent = JSON.stringify(answer, null, 2);
       $("call-status").textContent = hookRequest.hook + " → HTTP " + response.status + " in " + ms + " ms";
+      showExplanation(answer);
       if (!response.ok) {
         const issue = (answer.issue || [])[0] || {};
         cards.append(el("p", { class: "call-error", text: "Error: " + (issue.diagnostics || response.status) }));
