@@ -55,6 +55,12 @@ def test_database_outage_never_turns_a_fresh_jti_into_a_replay(
 
     try:
         assert Counter(call(ehr.token(AUD)) for _ in range(20)) == {200: 20}
+        issued = session.post(
+            server.url + REFERRAL_URL,
+            json=BODY,
+            headers={"Authorization": f"Bearer {ehr.token(AUD)}"},
+            timeout=10,
+        ).json()["cards"][0]
         private_postgres.stop()
         statuses: Counter[int] = Counter()
         used_during_outage: list[str] = []
@@ -67,7 +73,7 @@ def test_database_outage_never_turns_a_fresh_jti_into_a_replay(
         print(f"during the outage: {dict(statuses)} in 3 s")
         feedback = session.post(
             server.url + FEEDBACK_URL,
-            json={"feedback": [feedback_entry("card-1")]},
+            json={"feedback": [feedback_entry(issued)]},  # a card it issued: only storage is away
             headers={"Authorization": f"Bearer {ehr.token(BASE + FEEDBACK_URL)}"},
             timeout=10,
         )

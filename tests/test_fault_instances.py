@@ -67,7 +67,7 @@ def test_two_instances_share_replay_refusal_feedback_and_analytics(
         for _ in range(3):
             answer = _post(server, REFERRAL_URL, ehr.token(BASE + REFERRAL_URL), body)
             assert answer.status_code == 200
-            cards.setdefault(name, []).append(answer.json()["cards"][0]["uuid"])
+            cards.setdefault(name, []).append(answer.json()["cards"][0])
     entries = {
         "feedback": [feedback_entry(cards["first"][0]), feedback_entry(cards["second"][0], "overridden")]
     }
