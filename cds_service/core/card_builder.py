@@ -111,8 +111,17 @@ def _imaging_sentence(decision: ReferralDecision, texts: Mapping[str, Any]) -> s
     if "ImagingStudy" in decision.unavailable:
         return str(t["unavailable"])
     imaging = decision.imaging
-    if imaging.acuity_confirmed:
+    if imaging.acuity_confirmed and imaging.acuity_studies:
         return str(t["acuity"]).format(studies=_study_phrase(imaging.acuity_studies))
+    if imaging.acuity_confirmed:  # an MRI or bone-scan report said acute (§7)
+        modalities = texts["reports"]["modality"]
+        found = {
+            r.ref: f"{modalities.get(r.modality, r.modality)} report ({r.date or 'undated'})"
+            for f in decision.fractures
+            for r in f.reports
+            if r.ref in imaging.acuity_reports
+        }
+        return str(t["report_acuity"]).format(reports="; ".join(found.values()))
     sentence = str(t["no_acuity"])
     if imaging.studies:
         sentence += " " + str(t["other_studies"]).format(studies=_study_phrase(imaging.studies))

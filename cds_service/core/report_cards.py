@@ -20,7 +20,11 @@ def report_sentences(
     t = texts["reports"]
     lines: list[str] = []
     for fracture in fractures:
+        quoted: set[str] = set()
         for found in fracture.reports:
+            if found.ref in quoted:
+                continue  # one sentence per report: the findings and the impression often repeat
+            quoted.add(found.ref)
             preliminary = f", {t['preliminary']}" if found.status == "preliminary" else ""
             values = {
                 "date": found.date.isoformat() if found.date else t["undated"],
