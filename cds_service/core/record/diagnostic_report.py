@@ -94,14 +94,7 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
         reading.skipped["DiagnosticReport older than the window"] += 1
         reading.aside(view, "older than the window", when.isoformat())
         return None  # the text is what costs: reports that cannot matter are not read
-    coded: CodeMeaning | None = None
-    coded_codings: list[Coding] = []
-    for concept in view.conclusion_code:
-        for coding in concept.coding:
-            found = terminology.meaning(coding.system, coding.code)
-            if found is not None and terminology.triggers(found.concepts):
-                coded = found.merge(coded)
-                coded_codings.append(coding)
+    coded, coded_codings = reading.trigger_codings(view.conclusion_code)
     text = extract_report_text(view.conclusion, view.presented_form, params.report_text_limit)
     if text.unreadable and coded is None:
         raise UnreadableError("presentedForm")
@@ -123,6 +116,6 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
         modality=modality,
         spine=spine,
         coded=coded,
-        coded_codings=tuple(coded_codings),
+        coded_codings=coded_codings,
         findings=tuple(findings),
     )

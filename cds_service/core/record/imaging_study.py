@@ -118,15 +118,7 @@ def read_imaging_study(view: ImagingStudyView, reading: Reading) -> SpineStudy |
     }
     if not modalities and site is not None and site.modality:
         modalities.add(site.modality)
-    reason: CodeMeaning | None = None
-    reason_codings: list[Coding] = []
-    terminology = reading.terminology
-    for concept in view.reason_code:
-        for coding in concept.coding:
-            found = terminology.meaning(coding.system, coding.code)
-            if found is not None and terminology.triggers(found.concepts):
-                reason = found.merge(reason)
-                reason_codings.append(coding)
+    reason, reason_codings = reading.trigger_codings(view.reason_code)
     supports = status in params.supporting_study_status or (
         status in params.supporting_with_series_study_status and bool(view.series)
     )
@@ -138,6 +130,6 @@ def read_imaging_study(view: ImagingStudyView, reading: Reading) -> SpineStudy |
         level=site.level if site else None,
         region=site.region if site else None,
         reason=reason,
-        reason_codings=tuple(reason_codings),
+        reason_codings=reason_codings,
         supports=supports,
     )

@@ -112,6 +112,22 @@ class Reading:
             return from_text
         return found.merge(from_text)
 
+    def trigger_codings(
+        self, concepts: Iterable[CodeableConcept]
+    ) -> tuple[CodeMeaning | None, tuple[Coding, ...]]:
+        """The fracture-trigger codings among some concepts (a study's reason, a report's coded
+        conclusion) and their merged meaning."""
+        terminology = self.terminology
+        merged: CodeMeaning | None = None
+        codings: list[Coding] = []
+        for concept in concepts:
+            for coding in concept.coding:
+                found = terminology.meaning(coding.system, coding.code)
+                if found is not None and terminology.triggers(found.concepts):
+                    merged = found.merge(merged)
+                    codings.append(coding)
+        return merged, tuple(codings)
+
     def body_site(self, sites: Iterable[CodeableConcept]) -> CodeMeaning | None:
         listed = list(sites)
         if not listed:
