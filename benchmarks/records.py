@@ -131,8 +131,14 @@ def _request(conditions: list[dict[str, Any]], imaging: list[dict[str, Any]]) ->
         "fhirServer": "https://ehr.example.org/fhir",
         "context": {"userId": "Practitioner/bench", "patientId": PATIENT_ID},
         "prefetch": {
+            # Full prefetch, as an EHR sends it: the keys a record does not fill are empty searches.
             **{key: _bundle([]) for key in REFERRAL.prefetch},
-            "patient": {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1946-04-01"},
+            "patient": {
+                "resourceType": "Patient",
+                "id": PATIENT_ID,
+                "birthDate": "1946-04-01",
+                "gender": "female",
+            },
             "conditions": _bundle(conditions),
             "imaging": _bundle(imaging),
         },
@@ -219,48 +225,9 @@ def patient_view_request(size: int, seed: int = 7, as_of: date = AS_OF) -> dict[
         _condition(f"c{i}", *rng.choice(NOISE), as_of - timedelta(days=rng.randint(30, 9000)))
         for i in range(size - studies - 2)
     ]
-    fracture = _condition(
-        "fx",
-        "http://hl7.org/fhir/sid/icd-10-cm",
-        "M80.08XA",
-        "Osteoporotic fracture of vertebra",
-        as_of - timedelta(days=20),
-    )
-    fracture["bodySite"] = [
-        {"coding": [{"system": "http://snomed.info/sct", "code": "66794005", "display": "L1"}]}
-    ]
-    conditions.append(fracture)
+    conditions.append(_fracture("fx", as_of - timedelta(days=20)))
     imaging = [
         _study(f"i{i}", as_of - timedelta(days=rng.randint(1, 4000)), spine=(i == 0)) for i in range(studies)
     ]
     imaging[0]["started"] = f"{(as_of - timedelta(days=18)).isoformat()}T10:00:00Z"
-
-    def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(resources),
-            "entry": [
-                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}}
-                for r in resources
-            ],
-        }
-
-    return {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": "https://ehr.example.org/fhir",
-        "context": {"userId": "Practitioner/bench", "patientId": PATIENT_ID},
-        "prefetch": {
-            # Full prefetch, as an EHR sends it: the keys this benchmark does not fill are empty searches.
-            **{key: bundle([]) for key in REFERRAL.prefetch},
-            "patient": {
-                "resourceType": "Patient",
-                "id": PATIENT_ID,
-                "birthDate": "1946-04-01",
-                "gender": "female",
-            },
-            "conditions": bundle(conditions),
-            "imaging": bundle(imaging),
-        },
-    }
+    return _request(conditions, imaging)

@@ -114,9 +114,9 @@ def _imaging_sentence(decision: ReferralDecision, texts: Mapping[str, Any]) -> s
     if imaging.acuity_confirmed and imaging.acuity_studies:
         return str(t["acuity"]).format(studies=_study_phrase(imaging.acuity_studies))
     if imaging.acuity_confirmed:  # an MRI or bone-scan report said acute (§7)
-        modalities = texts["reports"]["modality"]
+        modalities, undated = texts["reports"]["modality"], texts["reports"]["undated"]
         found = {
-            r.ref: f"{modalities.get(r.modality, r.modality)} report ({r.date or 'undated'})"
+            r.ref: f"{modalities.get(r.modality, r.modality)} report ({r.date or undated})"
             for f in decision.fractures
             for r in f.reports
             if r.ref in imaging.acuity_reports
