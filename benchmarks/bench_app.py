@@ -9,7 +9,7 @@ import orjson
 from flask import Response, request
 
 from cds_service.app import create_app
-from cds_service.outcome import json_response
+from cds_service.web.responses import json_response
 
 app = create_app()
 

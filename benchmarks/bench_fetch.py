@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.fhir_server import FhirTestServer
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, read_scenario
+from cds_service.demo.scenario import hook_request_for, read_scenario
+from cds_service.hooks.catalogue import REFERRAL, ServiceDefinition
+from cds_service.hooks.prefetch import PrefetchQuery
 from cds_service.runtime import Runtime
-from cds_service.services import REFERRAL, PrefetchQuery, ServiceDefinition
 
 ROOT = Path(__file__).resolve().parent.parent
 DELAY_MS = 100

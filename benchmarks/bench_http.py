@@ -64,7 +64,7 @@ def run() -> str:
             "-m",
             "gunicorn",
             "--config",
-            "python:cds_service.gunicorn_config",
+            "python:cds_service.serving.gunicorn_config",
             "--access-logfile",
             "/dev/null",
             "benchmarks.bench_app:app",
@@ -118,7 +118,7 @@ def run() -> str:
             f"{real[2]:.2f} | **{real[0] / trivial[0]:.0%}** (>= {target:.0%}) |"
         )
     return (
-        f"gunicorn with the shipped config (`cds_service/gunicorn_config.py`: {workers} workers x "
+        f"gunicorn with the shipped config (`cds_service/serving/gunicorn_config.py`: {workers} workers x "
         f"{os.environ.get('CDS_THREADS', '4')} threads, cards recorded on SQLite), wrk -c{CONCURRENCY} for "
         f"{DURATION_S} s; the trivial endpoint reads the same body, parses it with orjson and answers "
         '`{"cards": []}`.\n\n' + "\n".join(lines) + "\n"

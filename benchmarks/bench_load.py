@@ -115,7 +115,7 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
             "-m",
             "gunicorn",
             "--config",
-            "python:cds_service.gunicorn_config",
+            "python:cds_service.serving.gunicorn_config",
             "--access-logfile",
             "/dev/null",
             "cds_service.app:create_app()",

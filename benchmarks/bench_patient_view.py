@@ -17,7 +17,7 @@ from records import (
 )
 
 from cds_service.app import create_app
-from cds_service.outcome import json_response
+from cds_service.web.responses import json_response
 
 SIZES = (10, 100, 1_000, 2_000, 10_000)
 URL = "/cds-services/vertebral-augmentation-referral"

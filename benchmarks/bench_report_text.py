@@ -104,7 +104,7 @@ def main() -> int:
     re_cache_clear = report_text.re.purge
     re_cache_clear()
     tracemalloc.start()
-    load_report_terms(files("cds_service") / "knowledge" / "report-terms.json")
+    load_report_terms(files("cds_service.cards") / "report-terms.json")
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.services import REFERRAL
+from cds_service.hooks.catalogue import REFERRAL
 
 AS_OF = date(2026, 11, 23)
 PATIENT_ID = "bench-patient"

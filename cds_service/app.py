@@ -8,56 +8,38 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask
 from flask_cors import CORS
-from werkzeug.exceptions import HTTPException
 
+from cds_service.analytics import routes as analytics_routes
 from cds_service.auth.guard import install_auth
-from cds_service.blueprints import analytics, discovery, feedback, hooks, openapi, ops, preview, rationale
-from cds_service.configuration import check_database_url, load_settings, site_terminology
+from cds_service.clock import utc_today
+from cds_service.config.checks import check_database_url, load_settings, site_terminology
+from cds_service.config.settings import Settings
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import Terminology
-from cds_service.fhir_client import FetchLimits, FhirFetcher
-from cds_service.logs import configure_logging
-from cds_service.metrics import record_database_health
-from cds_service.outcome import CdsError, outcome_response
-from cds_service.rationale_page import render_rationale
-from cds_service.readiness import CheckResult, add_readiness_check
-from cds_service.runtime import Runtime, utc_today
-from cds_service.security_headers import install_security_headers
-from cds_service.services import SERVICES
-from cds_service.settings import Settings
+from cds_service.demo import preview
+from cds_service.feedback import routes as feedback_routes
+from cds_service.hooks import routes as hooks_routes
+from cds_service.hooks.catalogue import SERVICES
+from cds_service.hooks.fhir_client import FetchLimits, FhirFetcher
+from cds_service.runtime import Runtime
 from cds_service.store.card_log import recorder_for
 from cds_service.store.database import database_for
+from cds_service.web import openapi, ops, rationale
+from cds_service.web.errors import install_error_handlers
+from cds_service.web.logs import configure_logging
+from cds_service.web.metrics import record_database_health
+from cds_service.web.rationale import rationale_body
+from cds_service.web.readiness import CheckResult, add_readiness_check
+from cds_service.web.security_headers import install_security_headers
 
 log = logging.getLogger("cds_service")
-
-_ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "invalid"}
 
 
 def _site_valuesets_check(terminology: Terminology) -> CheckResult:
     files = [f"{s.file} -> {s.valueset_id} ({'; '.join(s.sources)})" for s in terminology.site_files]
     return CheckResult(True, ", ".join(files))
-
-
-def _register_errors(app: Flask) -> None:
-    @app.errorhandler(CdsError)
-    def cds_error(error: CdsError) -> Response:
-        return outcome_response(error.status, error.issue_code, error.diagnostics)
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        response = outcome_response(status, _ISSUE_CODES.get(status, "exception"), error.name)
-        for name, value in error.get_headers():
-            if name.lower() == "allow":
-                response.headers["Allow"] = value
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Response:
-        log.exception("unexpected error while answering", exc_info=error)
-        return outcome_response(500, "exception", "internal error")
 
 
 def fetch_threads(settings: Settings) -> int:
@@ -86,7 +68,7 @@ def create_app(
         terminology=terminology,
         content=content,
         services=SERVICES,
-        rationale_html=render_rationale(base, terminology),
+        rationale_body=rationale_body(base, terminology),
         clock=clock or utc_today,
         # One pool per app, shared by every hook call. Its threads start on first use, so a
         # preloaded app (gunicorn preload_app) forks none: each worker process starts its own.
@@ -100,15 +82,17 @@ def create_app(
     configure_logging(base.log_level)
     # urllib3's debug lines hold FHIR request URLs, i.e. patient ids: never below WARNING.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    app.register_blueprint(discovery.bp)
-    app.register_blueprint(hooks.bp)
-    app.register_blueprint(rationale.bp)
-    app.register_blueprint(ops.bp)
+    for blueprint in (
+        hooks_routes.bp,
+        rationale.bp,
+        ops.bp,
+        feedback_routes.bp,
+        analytics_routes.bp,
+        openapi.bp,
+    ):
+        app.register_blueprint(blueprint)
     if base.demo:
         preview.register(app, base.fixtures_dir)
-    app.register_blueprint(feedback.bp)
-    app.register_blueprint(analytics.bp)
-    app.register_blueprint(openapi.bp)
     install_auth(app, base, database)
 
     def database_health() -> CheckResult:
@@ -134,5 +118,5 @@ def create_app(
             methods=["GET", "POST", "OPTIONS"],
             max_age=600,
         )
-    _register_errors(app)
+    install_error_handlers(app)
     return app

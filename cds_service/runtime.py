@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from flask import current_app
+from markupsafe import Markup
 
+from cds_service.clock import utc_today
+from cds_service.config.settings import Settings
 from cds_service.core.card_builder import CardContent
 from cds_service.core.terminology import Terminology
-from cds_service.prefetch import Fetcher
-from cds_service.services import ServiceDefinition
-from cds_service.settings import Settings
+from cds_service.hooks.catalogue import ServiceDefinition
+from cds_service.hooks.prefetch import Fetcher
 from cds_service.store.card_log import CardRecorder
 from cds_service.store.database import Database
-
-
-def utc_today() -> date:
-    """Evaluation day: the server clock in UTC (clinical-rules §1)."""
-    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,8 @@ class Runtime:
     terminology: Terminology
     content: CardContent
     services: Mapping[str, ServiceDefinition]
-    rationale_html: str
+    rationale_body: Markup
+    """/rationale's document as HTML, rendered once at start."""
     clock: Callable[[], date] = utc_today
     fetcher: Fetcher | None = None
     database: Database | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from flask import Flask
 from support.builders import AS_OF, REFERRAL_URL, condition, feedback_entry, hook_body
 
 from cds_service.app import create_app
-from cds_service.store.card_log import CardRecorder, issued_card
+from cds_service.store.card_log import CardRecorder, issued_card, recorded_cards
 from cds_service.store.database import database_for
 
 TOKEN = "analytics-secret-123"
@@ -80,7 +79,7 @@ def test_cli_report_since_and_db_upgrade(tmp_path: Path) -> None:
 
     def cli(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "cds_service.cli", *args], capture_output=True, text=True, check=True
+            [sys.executable, "-m", "cds_service.cli.main", *args], capture_output=True, text=True, check=True
         ).stdout
 
     assert "revision 0002" in cli("db", "upgrade", "--database-url", f"sqlite:///{tmp_path}/new.sqlite")
@@ -92,17 +91,16 @@ def test_cli_report_since_and_db_upgrade(tmp_path: Path) -> None:
     assert "50.0%" not in future
 
 
-def test_recording_a_card_costs_well_under_a_millisecond(tmp_path: Path) -> None:
-    """The hot-path part of recording (build the row, enqueue) timed over many cards."""
+def test_recording_many_cards_off_the_hot_path_stores_every_one(tmp_path: Path) -> None:
+    """Recording builds the row and enqueues it; the writer stores all of them. (Its cost per card
+    is a benchmark line, `benchmarks/bench_patient_view.py`: speed is never a timed unit test.)"""
     card = create_app(clock=lambda: AS_OF, database_url="sqlite://", auth="off", record_cards=False)
     answer = card.test_client().post(REFERRAL_URL, json=hook_body([condition("fx", "M80.08XA")]))
     shown = answer.get_json()["cards"][0]
     assert issued_card(shown, "vertebral-augmentation-referral", AS_OF).recommendation == "refer"  # type: ignore[arg-type]
     recorder = CardRecorder(database_for(f"sqlite:///{tmp_path}/cost.sqlite"))
     runs = 2000
-    started = time.perf_counter()
     for i in range(runs):
         recorder.record_card({**shown, "uuid": f"u{i}"}, "vertebral-augmentation-referral")
-    per_call_ms = (time.perf_counter() - started) * 1000 / runs
     assert recorder.flush()
-    assert per_call_ms < 0.2, per_call_ms
+    assert len(recorded_cards(recorder.database, [f"u{i}" for i in range(runs)])) == runs

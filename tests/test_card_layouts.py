@@ -20,10 +20,10 @@ import pytest
 from support.builders import SCENARIOS, with_defaults
 
 from cds_service.app import create_app
+from cds_service.config.settings import default_recent_days
 from cds_service.core.card_builder import load_card_content
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import SERVICES
-from cds_service.settings import default_recent_days
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import SERVICES
 
 FINDING = "vertebral-augmentation-cds/finding"
 TEXTS = load_card_content().texts

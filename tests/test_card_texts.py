@@ -19,9 +19,9 @@ from support.builders import SCENARIOS
 
 from cds_service.app import create_app
 from cds_service.core.card_builder import load_card_content, md_escape
-from cds_service.markdown_html import render_markdown
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import SERVICES
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import SERVICES
+from cds_service.web.html import render_markdown
 
 FINDING = "vertebral-augmentation-cds/finding"
 SCT = "http://snomed.info/sct"

@@ -11,8 +11,8 @@ from support.builders import AS_OF, REFERRAL_URL, SCT, condition, finding, hook_
 from support.cds_validator import check_response
 
 from cds_service.app import create_app
+from cds_service.config.settings import default_recent_days
 from cds_service.core.card_builder import load_card_content
-from cds_service.settings import default_recent_days
 
 FRACTURE = condition("fx", "M80.08XA", bodySite=[{"text": "L1"}])
 

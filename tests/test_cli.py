@@ -16,9 +16,9 @@ from support.fhir_server import FhirTestServer
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.cli import main
-from cds_service.offline import rebase_dates
-from cds_service.services import REFERRAL
+from cds_service.cli.main import main
+from cds_service.demo.scenario import rebase_dates
+from cds_service.hooks.catalogue import REFERRAL
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIVE = ROOT / "fhir_fixtures" / "01-osteoporotic-l1-mri"
@@ -28,7 +28,7 @@ POSITIVE_AS_OF = json.loads((POSITIVE / "scenario.json").read_text())["asOf"]
 
 def spine_cds(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", *args],
+        [sys.executable, "-m", "cds_service.cli.main", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from support.builders import REFERRAL_URL, condition, hook_body, order_sign_body
 
-from cds_service.services import SERVICES
+from cds_service.hooks.catalogue import SERVICES
 
 _TOKEN = re.compile(r"\{\{(.*?)\}\}")
 # Root-level primitive context fields of the hooks we offer (hook library 1.0.1); draftOrders and

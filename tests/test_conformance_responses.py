@@ -17,11 +17,11 @@ from support.cds_validator import CHECKED, check_discovery, check_response
 from support.fhir_server import FhirTestServer
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import SERVICES, ServiceDefinition
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import SERVICES, ServiceDefinition
 
 SAMPLE_ORDER: dict[str, Any] = json.loads(
-    (files("cds_service.preview") / "sample-draft-order.json").read_text(encoding="utf-8")
+    (files("cds_service.demo") / "sample-draft-order.json").read_text(encoding="utf-8")
 )
 
 

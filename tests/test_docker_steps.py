@@ -24,8 +24,8 @@ import orjson
 import pytest
 from support.live import ROOT, serve
 
-from cds_service.preview.scenarios import demo_request, sample_draft_order
-from cds_service.services import REFERRAL
+from cds_service.demo.patients import demo_request, sample_draft_order
+from cds_service.hooks.catalogue import REFERRAL
 
 pytestmark = pytest.mark.slow
 
@@ -102,8 +102,8 @@ def test_content_comes_from_the_installed_package(installed: Installed) -> None:
     probe = (
         "import json, cds_service, importlib.resources as r;"
         "print(json.dumps([cds_service.__file__, str(r.files('cds_service.cards') / 'texts.toml'),"
-        " str(r.files('cds_service') / 'knowledge' / 'valuesets'), str(r.files('cds_service.fixtures')),"
-        " str(r.files('cds_service.preview') / 'static' / 'preview.js'),"
+        " str(r.files('cds_service.cards') / 'valuesets'), str(r.files('cds_service.fixtures')),"
+        " str(r.files('cds_service.demo') / 'static' / 'preview.js'),"
         " str(r.files('cds_service.docs') / 'clinical-rules.md')]))"
     )
     done = subprocess.run(
@@ -118,7 +118,7 @@ def test_content_comes_from_the_installed_package(installed: Installed) -> None:
         assert str(Path(path).resolve()).startswith(site), path
         assert Path(path).exists(), path
     assert len(list(Path(json.loads(done.stdout)[2]).glob("*.json"))) == len(
-        list((ROOT / "cds_service" / "knowledge" / "valuesets").glob("*.json"))
+        list((ROOT / "cards" / "valuesets").glob("*.json"))
     )
 
 

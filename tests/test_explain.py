@@ -17,14 +17,14 @@ from support.fhir_server import FhirTestServer
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.cli import main
+from cds_service.cli.main import main
 from cds_service.core.decision import decide_referral
 from cds_service.core.explain import Trace
 from cds_service.core.record import read_record
 from cds_service.core.terminology import load_terminology
-from cds_service.logs import JsonFormatter
-from cds_service.offline import hook_request_for, read_scenario
-from cds_service.services import REFERRAL
+from cds_service.demo.scenario import hook_request_for, read_scenario
+from cds_service.hooks.catalogue import REFERRAL
+from cds_service.web.logs import JsonFormatter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 POSITIVE = FIXTURES / "01-osteoporotic-l1-mri"

@@ -16,8 +16,8 @@ from support.live_server import LiveServer
 from support.postgres import PostgresServer
 from support.tokens import BASE, Ehr, issuer_file
 
+from cds_service.analytics.report import build_report
 from cds_service.store.database import database_for
-from cds_service.store.report import build_report
 
 FEEDBACK_URL = REFERRAL_URL + "/feedback"
 SERVICE = "vertebral-augmentation-referral"

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, feedback_entry, hook_body
 from support.cds_validator import check_feedback
 
+from cds_service.analytics.report import build_report
 from cds_service.app import create_app
-from cds_service.feedback_request import USER_COMMENT_CAP, parse_feedback
+from cds_service.feedback.request import USER_COMMENT_CAP, parse_feedback
+from cds_service.feedback.store import save_feedback
 from cds_service.runtime import Runtime
 from cds_service.store.card_log import IssuedCard
-from cds_service.store.feedback_store import save_feedback
-from cds_service.store.report import build_report
 from cds_service.store.tables import feedback, issued_cards
 
 FEEDBACK_URL = REFERRAL_URL + "/feedback"

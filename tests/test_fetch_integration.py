@@ -17,8 +17,8 @@ from support.builders import SCENARIOS, sorted_lists
 from support.fhir_server import FhirTestServer
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import REFERRAL, SERVICES
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import REFERRAL, SERVICES
 
 TOKEN = "SECRET-TOKEN-xyz"
 FX01 = next(p for p in SCENARIOS if p.name.startswith("01-"))  # 5 Conditions, 1 ImagingStudy: refer

@@ -18,7 +18,8 @@ import responses
 from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, hook_body, searchset, study
 
 from cds_service.app import create_app
-from cds_service.fhir_client import (
+from cds_service.hooks.catalogue import REFERRAL
+from cds_service.hooks.fhir_client import (
     FetchError,
     FetchLimits,
     FhirFetcher,
@@ -27,9 +28,8 @@ from cds_service.fhir_client import (
     retry_wait,
     with_page_size,
 )
-from cds_service.hook_request import HookRequest, parse_hook_request
-from cds_service.prefetch import Fetched, FetchFailed, FetchOutcome, FetchTask
-from cds_service.services import REFERRAL
+from cds_service.hooks.prefetch import Fetched, FetchFailed, FetchOutcome, FetchTask
+from cds_service.hooks.request import HookRequest, parse_hook_request
 
 BASE = "https://fhir.example.org/r4"
 TOKEN = "SECRET-TOKEN-123"

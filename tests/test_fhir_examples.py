@@ -17,7 +17,7 @@ from support.fhir_server import EXAMPLES_DIR, ensure_node_modules
 from cds_service.core.decision import decide_referral
 from cds_service.core.record import read_record
 from cds_service.core.terminology import Terminology
-from cds_service.services import REFERRAL
+from cds_service.hooks.catalogue import REFERRAL
 
 TYPES = ("Condition", "ImagingStudy", "Patient", "Procedure", "MedicationRequest", "AllergyIntolerance")
 # Evaluation days: today's fixtures' day, and one in the years the examples were written.

@@ -11,8 +11,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from support.builders import SCENARIOS, assert_no_empty, sorted_lists, with_defaults
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import SERVICES
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import SERVICES
 
 
 def test_there_are_at_least_30_scenarios() -> None:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import orjson
 from support.live import ROOT, serve
 
-from cds_service.preview.scenarios import demo_request, sample_draft_order
-from cds_service.services import REFERRAL
+from cds_service.demo.patients import demo_request, sample_draft_order
+from cds_service.hooks.catalogue import REFERRAL
 
 FIXTURES = ROOT / "fhir_fixtures"
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, hook_body, searchset
 
 from cds_service.app import create_app
-from cds_service.settings import Settings
+from cds_service.config.settings import Settings
 
 FRACTURE = condition("fx", "M80.08XA")
 

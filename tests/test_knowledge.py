@@ -13,7 +13,7 @@ from support.builders import ICD, SCT
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import LOINC, Terminology, normalise_code
 
-VALUESET_DIR = files("cds_service") / "knowledge" / "valuesets"
+VALUESET_DIR = files("cds_service.cards") / "valuesets"
 
 
 def _docs() -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ def test_every_python_package_ships_in_the_wheel() -> None:
     assert found <= listed
 
 
-KNOWLEDGE_DIR = files("cds_service") / "knowledge"
+KNOWLEDGE_DIR = files("cds_service.cards")
 SHARED_VALUESETS = Path(__file__).resolve().parents[2] / "shared" / "valuesets"
 
 

@@ -17,8 +17,8 @@ from support.builders import SCENARIOS
 
 from cds_service.app import create_app
 from cds_service.core.record import read_elements
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import SERVICES
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import SERVICES
 
 FINDING = "vertebral-augmentation-cds/finding"
 _APPS: dict[date, Any] = {}

@@ -14,9 +14,9 @@ import pytest
 from support.tokens import BASE, Ehr, issuer_file
 
 from cds_service.app import create_app
-from cds_service.logs import JsonFormatter
-from cds_service.offline import hook_request_for, read_scenario
-from cds_service.services import SERVICES
+from cds_service.demo.scenario import hook_request_for, read_scenario
+from cds_service.hooks.catalogue import SERVICES
+from cds_service.web.logs import JsonFormatter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())

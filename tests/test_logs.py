@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from support.builders import REFERRAL_URL, condition, hook_body
 
-from cds_service.logs import JsonFormatter
+from cds_service.web.logs import JsonFormatter
 
 
 def test_hook_call_logs_one_json_line_with_counts_and_skips(

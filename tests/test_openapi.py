@@ -29,8 +29,8 @@ from support.cds_validator import CHECKED, check_response
 from support.live_server import LiveServer
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, patient_ids, read_scenario, rebase_dates
-from cds_service.services import SERVICES
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario, rebase_dates
+from cds_service.hooks.catalogue import SERVICES
 
 TOKEN = "schemathesis-analytics"
 

@@ -12,8 +12,8 @@ from support.builders import REFERRAL_URL, condition, hook_body, order_sign_body
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology
-from cds_service.metrics import record_feedback, record_fhir_fetch
-from cds_service.readiness import CheckResult, add_readiness_check
+from cds_service.web.metrics import record_feedback, record_fhir_fetch
+from cds_service.web.readiness import CheckResult, add_readiness_check
 
 ORDER_SIGN_URL = "/cds-services/vertebral-augmentation-order-sign"
 

@@ -17,8 +17,8 @@ from support.hostile_http import HostileServer, answer
 from support.tokens import BASE, Ehr, issuer_file
 
 from cds_service.app import create_app
-from cds_service.http_deadline import address_policy
-from cds_service.services import REFERRAL
+from cds_service.hooks.catalogue import REFERRAL
+from cds_service.outbound.deadlines import address_policy
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from support.builders import AS_OF, REFERRAL_URL
 
 from cds_service.app import create_app
-from cds_service.preview.scenarios import packaged_fixtures
+from cds_service.demo.patients import packaged_fixtures
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 POSITIVE = "01-osteoporotic-l1-mri"
@@ -159,7 +159,7 @@ def test_page_shows_each_patient_banner_and_hook(demo: FlaskClient) -> None:
 
 
 def test_patient_banner_reads_name_age_and_sex() -> None:
-    from cds_service.preview.scenarios import patient_banner
+    from cds_service.demo.patients import patient_banner
 
     today = date(2026, 12, 1)
     banner = patient_banner(
@@ -192,7 +192,7 @@ def test_descriptions_quote_the_rebased_dates(demo: FlaskClient) -> None:
 
 
 def test_rebase_text_moves_full_iso_dates_only() -> None:
-    from cds_service.offline import rebase_text
+    from cds_service.demo.scenario import rebase_text
 
     assert rebase_text("onset 2026-04-21T21:40-04:00, born 1948-03-02", 10) == (
         "onset 2026-05-01T21:40-04:00, born 1948-03-12"

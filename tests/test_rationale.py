@@ -9,9 +9,9 @@ from pathlib import Path
 from support.builders import AS_OF
 
 from cds_service.app import create_app
+from cds_service.config.settings import Settings
 from cds_service.core.terminology import load_terminology
-from cds_service.rationale_page import MARKER, configured_numbers
-from cds_service.settings import Settings
+from cds_service.web.rationale import MARKER, configured_numbers
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "clinical-rules.md").read_text()

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from support.builders import REFERRAL_URL, SCENARIOS, condition, hook_body
 
 from cds_service.app import create_app
-from cds_service.offline import hook_request_for, patient_ids, read_scenario
-from cds_service.services import REFERRAL
+from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
+from cds_service.hooks.catalogue import REFERRAL
 
 RADIOLOGY = [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5"}]}]
 

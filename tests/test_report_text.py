@@ -607,7 +607,7 @@ def test_mr_is_case_sensitive_for_abbreviations(terms: ReportTerms) -> None:
 def test_terms_file_names_its_sources() -> None:
     from importlib.resources import files
 
-    doc = json.loads((files("cds_service") / "knowledge" / "report-terms.json").read_text())
+    doc = json.loads((files("cds_service.cards") / "report-terms.json").read_text())
     assert any("clinical-rules.md §7" in s for s in doc["sources"])
     assert any("NegEx" in s for s in doc["sources"])
     assert any("ConText" in s for s in doc["sources"])
@@ -616,7 +616,7 @@ def test_terms_file_names_its_sources() -> None:
 def test_terms_load_from_another_file(tmp_path: Path) -> None:
     from importlib.resources import files
 
-    doc = json.loads((files("cds_service") / "knowledge" / "report-terms.json").read_text())
+    doc = json.loads((files("cds_service.cards") / "report-terms.json").read_text())
     doc["cues"]["acute"].append("fresh")
     path = tmp_path / "terms.json"
     path.write_text(json.dumps(doc))

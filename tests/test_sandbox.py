@@ -114,7 +114,7 @@ def test_the_printed_try_line_shows_a_card(sandbox: Sandbox) -> None:
     argv = line.split()
     assert argv[0] == ".venv/bin/spine-cds"
     result = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", *argv[1:]],
+        [sys.executable, "-m", "cds_service.cli.main", *argv[1:]],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.app import create_app
-from cds_service.configuration import ConfigurationError
+from cds_service.config.checks import ConfigurationError
 
 
 def _refused(setting: str, **overrides: object) -> str:
@@ -73,7 +73,7 @@ def test_gunicorn_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "issuers.json"
     path.write_text('{"issuers": []}')
     env = {**os.environ, "CDS_AUTH": "jwt", "CDS_TRUSTED_ISSUERS": str(path), "CDS_BIND": "127.0.0.1:0"}
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:cds_service.gunicorn_config"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:cds_service.serving.gunicorn_config"]
     result = subprocess.run(
         [*argv, "cds_service.app:create_app()"],
         env=env,

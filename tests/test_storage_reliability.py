@@ -18,8 +18,9 @@ from support.live_server import LiveServer
 from support.postgres import PostgresServer, free_port
 
 from cds_service.app import create_app
+from cds_service.clock import utc_now
 from cds_service.core.card_builder import FINDING_EXTENSION
-from cds_service.store.card_log import issued_card, utc_now
+from cds_service.store.card_log import issued_card
 from cds_service.store.database import database_for
 from cds_service.store.sql import insert_new_rows
 from cds_service.store.tables import feedback, issued_cards
@@ -40,7 +41,7 @@ def _live(database_url: str, workers: int = 2) -> LiveServer:
 def _fixture_request() -> dict[str, Any]:
     """A positive patient-view request whose dates are today's (the live server uses the real clock)."""
     result = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", "request", FIXTURE], capture_output=True, check=True
+        [sys.executable, "-m", "cds_service.cli.main", "request", FIXTURE], capture_output=True, check=True
     )
     import orjson
 
@@ -122,7 +123,7 @@ def test_restart_loses_nothing(server: LiveServer, database_url: str) -> None:
         again.stop()
     assert _count(database_url, feedback) == 20
     report = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", "report", "--database-url", database_url],
+        [sys.executable, "-m", "cds_service.cli.main", "report", "--database-url", database_url],
         capture_output=True,
         text=True,
         check=True,

@@ -12,10 +12,11 @@ import logging
 from flask import Flask, Response, g, request
 
 from cds_service.auth.jwks import JwksCache
+from cds_service.auth.replay import ReplayCache
 from cds_service.auth.token import AuthError, TokenVerifier
-from cds_service.settings import Settings
+from cds_service.config.settings import Settings
 from cds_service.store.database import Database, replay_database_for
-from cds_service.store.replay import ReplayCache
+from cds_service.web.urls import base_url
 
 log = logging.getLogger("cds_service.auth")
 
@@ -42,8 +43,8 @@ def needs_jwt(path: str, method: str, settings: Settings) -> bool:
 
 
 def audience(settings: Settings) -> str:
-    base = settings.public_base_url or request.host_url
-    return base.rstrip("/") + request.path
+    """The URL the client called: what a CDS client puts in the token's `aud`."""
+    return base_url(settings) + request.path
 
 
 def unauthorized() -> Response:
@@ -72,7 +73,7 @@ def install_jwt_guard(app: Flask, settings: Settings, verifier: TokenVerifier | 
 
 
 def build_verifier(settings: Settings, database: Database) -> TokenVerifier:
-    from cds_service.configuration import trusted_issuers  # one-line errors naming the setting
+    from cds_service.config.checks import trusted_issuers  # one-line errors naming the setting
 
     return TokenVerifier(
         issuers=trusted_issuers(settings),

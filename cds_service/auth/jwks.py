@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from cds_service.http_deadline import deadline_scope, deadline_session
+from cds_service.outbound.deadlines import deadline_scope, deadline_session
 
 log = logging.getLogger("cds_service.auth")
 

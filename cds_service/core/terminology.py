@@ -1,6 +1,6 @@
 """Value sets compiled once into lookups keyed by (system, normalised code).
 
-The clinical content lives in `cds_service/knowledge/` as reviewed JSON files; this module only
+The clinical content lives in `cards/` as reviewed JSON files; this module only
 knows how to read and query them, so a change of codes never touches Python.
 """
 
@@ -163,7 +163,7 @@ class Terminology:
     region_words: tuple[tuple[str, str], ...] = ()
     """Free-text words naming a spine region, most specific first."""
     report_terms: Any = None
-    """The §7 report-text term lists (knowledge/report-terms.json), compiled once."""
+    """The §7 report-text term lists (cards/report-terms.json), compiled once."""
     site_files: tuple[SiteValueSetFile, ...] = ()
     """Site value-set files (CDS_VALUESET_DIR) that extended the shipped sets, in load order."""
     _exact: dict[tuple[str, str], CodeMeaning] = field(default_factory=dict)
@@ -335,7 +335,7 @@ def load_terminology(
 ) -> Terminology:
     """Read every value set and the parameters file, then the site's extensions (CDS_VALUESET_DIR)
     when given; done once at app start, never per request."""
-    root = folder if folder is not None else files("cds_service") / "knowledge"
+    root = folder if folder is not None else files("cds_service.cards")
     parameters_doc = orjson.loads((root / "parameters.json").read_bytes())
     parameters = _parse_parameters(parameters_doc)
     systems = orjson.loads((root / "code-systems.json").read_bytes())

@@ -12,24 +12,20 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.clock import utc_now
 from cds_service.core.card_builder import FINDING_EXTENSION
 from cds_service.store.database import Database
 from cds_service.store.sql import insert_new_rows
 from cds_service.store.tables import issued_cards
 
 log = logging.getLogger("cds_service.store")
-
-
-def utc_now() -> datetime:
-    """Stored times are naive UTC (the same on SQLite and PostgreSQL)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

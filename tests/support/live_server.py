@@ -26,7 +26,7 @@ class LiveServer:
         self.log = tempfile.NamedTemporaryFile(prefix="cds-server-", suffix=".log", delete=False)  # noqa: SIM115
 
     def start(self) -> LiveServer:
-        argv = [sys.executable, "-m", "gunicorn", "--config", "python:cds_service.gunicorn_config"]
+        argv = [sys.executable, "-m", "gunicorn", "--config", "python:cds_service.serving.gunicorn_config"]
         self.process = subprocess.Popen(
             [*argv, "cds_service.app:create_app()"],
             env=self.env,

@@ -25,8 +25,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cds_service.offline import rebase_dates
-from cds_service.runtime import utc_today
+from cds_service.clock import utc_today
+from cds_service.demo.scenario import rebase_dates
 from support.fhir_server import FhirServerError, FhirTestServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -283,25 +283,43 @@ def status_counts(concept: CodeableConcept | None, counting: frozenset[str], kno
     return bool(words & counting)
 
 
-def reference_patient(reference: Reference | None) -> str | None:
+def patient_named(reference: str | None) -> str | None:
     """The patient id a reference plainly names ("Patient/x", an absolute URL, a version), or None."""
-    if reference is None or not reference.reference:
+    if not isinstance(reference, str) or "Patient/" not in reference:
         return None
-    text = reference.reference.strip()
-    if "Patient/" not in text:
-        return None
-    return text.rsplit("Patient/", 1)[1].split("/", 1)[0] or None
+    return reference.strip().rsplit("Patient/", 1)[1].split("/", 1)[0] or None
+
+
+def reference_patient(reference: Reference | None) -> str | None:
+    return None if reference is None else patient_named(reference.reference)
+
+
+def _belongs(
+    resource_type: object, resource_id: object, references: Iterable[str | None], patient: str
+) -> bool:
+    if resource_type == "Patient":
+        return resource_id in (None, patient)
+    for reference in references:
+        named = patient_named(reference)
+        if named is not None:
+            return named == patient
+    return True
 
 
 def belongs_to(view: ResourceView, patient_id: str) -> bool:
     """False only when the resource plainly names another patient (a misrouted prefetch)."""
-    if view.resource_type == "Patient":
-        return view.id in (None, patient_id)
-    for reference in (view.subject, view.patient):
-        named = reference_patient(reference)
-        if named is not None:
-            return named == patient_id
-    return True
+    references = (r.reference if r is not None else None for r in (view.subject, view.patient))
+    return _belongs(view.resource_type, view.id, references, patient_id)
+
+
+def json_belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """`belongs_to` for a resource still as JSON: the demo and the CLI split files by patient with
+    the rule the reader applies, so a request they build holds what the service would keep."""
+    references = (
+        ref.get("reference") if isinstance(ref, Mapping) else None
+        for ref in (resource.get("subject"), resource.get("patient"))
+    )
+    return _belongs(resource.get("resourceType"), resource.get("id"), references, patient_id)
 
 
 def first(values: Iterable[Any], keep: Callable[[Any], bool] = bool) -> Any:

@@ -2,7 +2,7 @@
 
 Pure functions over decoded JSON and strings: no Flask, no I/O beyond the one data file read by
 `load_report_terms`, no clock. Every clinical word (fracture words, levels, cues, headings,
-modality words) lives in `cds_service/knowledge/report-terms.json`; this module only knows how to
+modality words) lives in `cards/report-terms.json`; this module only knows how to
 compile those lists into regular expressions once and how to apply the §7 scope and precedence
 rules. medspacy's ConText was measured first and is far over the budget (docs/report-text.md).
 """
@@ -273,7 +273,7 @@ def load_report_terms(path: Traversable | None = None) -> ReportTerms:
 
 @lru_cache(maxsize=1)
 def _default_terms() -> ReportTerms:
-    return _build(orjson.loads((files("cds_service") / "knowledge" / "report-terms.json").read_bytes()))
+    return _build(orjson.loads((files("cds_service.cards") / "report-terms.json").read_bytes()))
 
 
 # --------------------------------------------------------------------------------------------
