@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from support.builders import AS_OF, FIXTURES, REFERRAL_URL, hook_body
+from support.builders import AS_OF, FIXTURES, REFERRAL_URL, Call, hook_body
 from support.cds_validator import CHECKED
 from support.fhir_server import FhirTestServer
 from support.postgres import PostgresServer
 
 from cds_service.app import create_app
 from cds_service.core.terminology import Terminology, load_terminology
-
-Call = Callable[..., Any]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Column, Connection, func, select
 
 from cds_service.store.database import Database
 from cds_service.store.tables import feedback, issued_cards
@@ -88,39 +88,29 @@ def build_report(database: Database, since: date | None = None) -> Report:
     start = datetime.combine(since, time.min) if since else datetime.min
     report = Report(since)
     with database.engine.connect() as connection:
-        report.services = _by_service(connection, start)
-        report.recommendations = _by_recommendation(connection, start)
+        report.services = _rates_by(connection, start, issued_cards.c.service_id, feedback.c.service_id)
+        report.recommendations = _rates_by(
+            connection, start, issued_cards.c.recommendation, issued_cards.c.recommendation
+        )
         report.reasons = _reasons(connection, start)
         report.days = _by_day(connection, start)
     return report
 
 
-def _by_service(connection: Connection, start: datetime) -> list[Rates]:
+def _rates_by(
+    connection: Connection, start: datetime, card_key: Column[str], feedback_key: Column[str]
+) -> list[Rates]:
+    """Cards and feedback outcomes counted per key: a service id, or the card's recommendation
+    (feedback rows reach it through the issued card they name)."""
     found: dict[str, Rates] = {}
-    cards = select(issued_cards.c.service_id, func.count()).where(issued_cards.c.issued_at >= start)
-    for service_id, n in connection.execute(cards.group_by(issued_cards.c.service_id)):
-        found.setdefault(service_id, Rates(service_id)).cards = n
+    cards = select(card_key, func.count()).where(issued_cards.c.issued_at >= start).group_by(card_key)
+    for key, n in connection.execute(cards):
+        found.setdefault(key, Rates(key)).cards = n
     outcomes = (
-        select(feedback.c.service_id, feedback.c.outcome, func.count())
+        select(feedback_key, feedback.c.outcome, func.count())
         .select_from(_VALID_FEEDBACK)
         .where(feedback.c.outcome_timestamp >= start)
-        .group_by(feedback.c.service_id, feedback.c.outcome)
-    )
-    for service_id, outcome, n in connection.execute(outcomes):
-        _count(found, service_id, outcome, n)
-    return _table(found)
-
-
-def _by_recommendation(connection: Connection, start: datetime) -> list[Rates]:
-    found: dict[str, Rates] = {}
-    cards = select(issued_cards.c.recommendation, func.count()).where(issued_cards.c.issued_at >= start)
-    for recommendation, n in connection.execute(cards.group_by(issued_cards.c.recommendation)):
-        found.setdefault(recommendation, Rates(recommendation)).cards = n
-    outcomes = (
-        select(issued_cards.c.recommendation, feedback.c.outcome, func.count())
-        .select_from(_VALID_FEEDBACK)
-        .where(feedback.c.outcome_timestamp >= start)
-        .group_by(issued_cards.c.recommendation, feedback.c.outcome)
+        .group_by(feedback_key, feedback.c.outcome)
     )
     for key, outcome, n in connection.execute(outcomes):
         _count(found, key, outcome, n)

@@ -23,7 +23,12 @@ from cds_service.core.decision import OrderDecision, ReferralDecision
 from cds_service.core.json_prune import prune_empty
 from cds_service.core.record import SpineStudy
 from cds_service.core.record.fhir_json import Coding
-from cds_service.core.report_cards import problem_list_suggestion, report_only, report_sentences
+from cds_service.core.report_cards import (
+    fracture_place,
+    problem_list_suggestion,
+    report_only,
+    report_sentences,
+)
 from cds_service.core.rules.contraindications import Contraindication
 from cds_service.core.rules.fractures import Fracture
 
@@ -91,7 +96,7 @@ def fracture_phrase(fractures: tuple[Fracture, ...], texts: Mapping[str, Any]) -
         f = fractures[0]
         where = f.level or (f"{f.region} vertebral" if f.region else "vertebral")
         return f"{etiology}{where} fracture"
-    levels = ", ".join(f.level or f.region or "level unknown" for f in fractures)
+    levels = ", ".join(fracture_place(f.level, f.region, texts) for f in fractures)
     return f"{etiology}vertebral fractures ({levels})"
 
 
@@ -130,10 +135,9 @@ def _fracture_view(f: Fracture, texts: Mapping[str, Any]) -> dict[str, Any]:
     etiology = str(texts["etiology"][f.etiology]).capitalize()
     if f.level:
         where = f" {f.level} ({f.region})"
-    elif f.region:
-        where = f", {f.region} region, level unknown"
     else:
-        where = ", level unknown"
+        region = str(texts["place"]["region"]).format(region=f.region) + ", " if f.region else ""
+        where = f", {region}{texts['place']['level_unknown']}"
     labels = "; ".join(dict.fromkeys(s.label for s in f.sources))
     return {
         "title": f"{etiology} vertebral compression fracture{where}",
@@ -377,7 +381,7 @@ def referral_card(
         unavailable=unavailable,
         addressed=texts["augmentation"]["addressed"].format(
             items="; ".join(
-                f"{f.level or f.region or 'level unknown'} ({md_escape(a.label)}, {a.date})"
+                f"{fracture_place(f.level, f.region, texts)} ({md_escape(a.label)}, {a.date})"
                 for f, a in decision.addressed_fractures
             )
         )
@@ -518,7 +522,8 @@ def order_card(
         past = decision.latest_past_fracture
         age = (decision.as_of - past.date).days if past is not None and past.date is not None else None
         if past is not None and past.date is not None:
-            where = past.level or (f"{past.region} region" if past.region else "level unknown")
+            region = str(texts["place"]["region"]).format(region=past.region) if past.region else None
+            where = fracture_place(past.level, region, texts)
             old_fracture = order_texts["text"]["old_fracture"].format(
                 where=where, date=past.date.isoformat(), age=age, days=decision.recent_days
             )

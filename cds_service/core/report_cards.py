@@ -10,6 +10,11 @@ from cds_service.core.rules.fractures import Fracture
 from cds_service.core.rules.reports import ReportMention
 
 
+def fracture_place(level: str | None, region: str | None, texts: Mapping[str, Any]) -> str:
+    """'L1', 'thoracic', or the card texts' words for an unknown level."""
+    return level or region or str(texts["place"]["level_unknown"])
+
+
 def report_sentences(
     fractures: Sequence[Fracture],
     mentions: Sequence[ReportMention],
@@ -83,7 +88,7 @@ def problem_list_suggestion(
             "code": {
                 "coding": _codings(fracture, problem_codes),
                 "text": str(texts["problem_list"]["code_text"]).format(
-                    where=fracture.level or fracture.region or "level unknown"
+                    where=fracture_place(fracture.level, fracture.region, texts)
                 ),
             },
             "subject": {"reference": f"Patient/{patient_id}"},

@@ -60,28 +60,25 @@ REFERRAL = ServiceDefinition(
     prefetch=RECORD_PREFETCH,
 )
 
-ORDER_SELECT = ServiceDefinition(
-    id="vertebral-augmentation-order-select",
-    hook="order-select",
-    title="Vertebral augmentation order check (on select)",
-    description=(
-        "When a vertebroplasty or kyphoplasty order is selected, checks it against the record: a recent "
-        "osteoporotic or pathologic vertebral fracture, and every contraindication."
-    ),
-    handler=answer_order,
-    prefetch=RECORD_PREFETCH,
-)
 
-ORDER_SIGN = ServiceDefinition(
-    id="vertebral-augmentation-order-sign",
-    hook="order-sign",
-    title="Vertebral augmentation order check (on sign)",
-    description=(
-        "Before a vertebroplasty or kyphoplasty order is signed, checks it against the record: a recent "
-        "osteoporotic or pathologic vertebral fracture, and every contraindication."
-    ),
-    handler=answer_order,
-    prefetch=RECORD_PREFETCH,
+def _order_check(hook: str, moment: str, when: str) -> ServiceDefinition:
+    """order-select and order-sign check the same way; only the moment differs."""
+    return ServiceDefinition(
+        id=f"vertebral-augmentation-{hook}",
+        hook=hook,
+        title=f"Vertebral augmentation order check ({moment})",
+        description=(
+            f"{when}, checks it against the record: a recent osteoporotic or pathologic vertebral "
+            "fracture, and every contraindication."
+        ),
+        handler=answer_order,
+        prefetch=RECORD_PREFETCH,
+    )
+
+
+ORDER_SELECT = _order_check(
+    "order-select", "on select", "When a vertebroplasty or kyphoplasty order is selected"
 )
+ORDER_SIGN = _order_check("order-sign", "on sign", "Before a vertebroplasty or kyphoplasty order is signed")
 
 SERVICES: Mapping[str, ServiceDefinition] = {s.id: s for s in (REFERRAL, ORDER_SELECT, ORDER_SIGN)}

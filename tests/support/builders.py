@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ REFERRAL_URL = "/cds-services/vertebral-augmentation-referral"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
 PATIENT_ID = "p1"
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "fhir_fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository: tests sit at different depths under tests/, so none builds this path itself."""
+FIXTURES = ROOT / "fhir_fixtures"
+TEST_DATA = ROOT / "tests" / "data"
+Call = Callable[..., Any]
+"""The `call` fixture's type (tests/conftest.py): POST a patient-view call, get its JSON answer."""
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import pytest
-from support.builders import ICD, SCT
+from support.builders import ICD, ROOT, SCT
 
 from cds_service.core.card_builder import load_card_content
 from cds_service.core.terminology import LOINC, Terminology, normalise_code
@@ -94,9 +93,8 @@ def test_vertebra_level_codes_cover_t1_to_l5(terminology: Terminology) -> None:
 def test_every_python_package_ships_in_the_wheel() -> None:
     """A subpackage missing from pyproject's list works in the checkout and breaks the installed app."""
     import tomllib
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {
         ".".join(init.parent.relative_to(root).parts) for init in (root / "cds_service").rglob("__init__.py")
@@ -105,7 +103,7 @@ def test_every_python_package_ships_in_the_wheel() -> None:
 
 
 KNOWLEDGE_DIR = files("cds_service.cards")
-SHARED_VALUESETS = Path(__file__).resolve().parents[2] / "shared" / "valuesets"
+SHARED_VALUESETS = ROOT.parent / "shared" / "valuesets"
 
 
 @pytest.mark.parametrize(

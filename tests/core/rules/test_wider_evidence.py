@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Call
 from flask.testing import FlaskClient
-from support.builders import PATIENT_ID, REFERRAL_URL, SCT, condition, finding, hook_body
+from support.builders import PATIENT_ID, REFERRAL_URL, SCT, Call, condition, finding, hook_body
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CPT = "http://www.ama-assn.org/go/cpt"

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import requests
+from support.builders import ROOT
 from support.postgres import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = (ROOT / "Makefile").read_text()
 
 

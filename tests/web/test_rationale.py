@@ -4,16 +4,14 @@ documentation cannot drift, and every number it states is the one the service us
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from support.builders import AS_OF
+from support.builders import AS_OF, ROOT
 
 from cds_service.app import create_app
 from cds_service.config.settings import Settings
 from cds_service.core.terminology import load_terminology
 from cds_service.web.rationale import MARKER, configured_numbers
 
-ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "clinical-rules.md").read_text()
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import NEGATIVE, POSITIVE, spine_cds, spine_cds_process
 from support.fhir_server import FhirTestServer
-from test_cli import NEGATIVE, POSITIVE, spine_cds
 from werkzeug.serving import make_server
 
-from cds_service import cli
+import cds_service.cli.main as cli
 from cds_service.app import create_app
 
 
@@ -137,7 +137,8 @@ def test_serve_with_a_bad_configuration_stops_with_one_line(
     issuers.write_text('{"issuers": []}')
     monkeypatch.setenv("CDS_TRUSTED_ISSUERS", str(issuers))
     monkeypatch.setenv("CDS_AUTH", "jwt")
-    line = _one_line_error(spine_cds("serve", "--bind", "127.0.0.1:9"), cli.EXIT_CONFIGURATION)
+    # serve execs gunicorn when the configuration is good: never in the test process
+    line = _one_line_error(spine_cds_process("serve", "--bind", "127.0.0.1:9"), cli.EXIT_CONFIGURATION)
     assert line.startswith("spine-cds: CDS_TRUSTED_ISSUERS: ")
     assert "every call would be refused" in line
 

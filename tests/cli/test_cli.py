@@ -1,17 +1,18 @@
-"""spine-cds as a newcomer runs it: a real subprocess, output parsed."""
+"""spine-cds as a newcomer runs it: output parsed (in-process through main(), and once as the
+installed console script)."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from support.builders import ROOT
+from support.cli import NEGATIVE, POSITIVE, spine_cds, spine_cds_process
 from support.fhir_server import FhirTestServer
 from werkzeug.serving import make_server
 
@@ -20,24 +21,12 @@ from cds_service.cli.main import main
 from cds_service.demo.scenario import rebase_dates
 from cds_service.hooks.catalogue import REFERRAL
 
-ROOT = Path(__file__).resolve().parent.parent
-POSITIVE = ROOT / "fhir_fixtures" / "01-osteoporotic-l1-mri"
-NEGATIVE = ROOT / "fhir_fixtures" / "76-noise-only"
 POSITIVE_AS_OF = json.loads((POSITIVE / "scenario.json").read_text())["asOf"]
 
 
-def spine_cds(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cds_service.cli.main", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
 def test_evaluate_positive_fixture_prints_one_card() -> None:
-    result = spine_cds("evaluate", str(POSITIVE))
+    """The console script itself, as a newcomer runs it (the other tests call main() in-process)."""
+    result = spine_cds_process("evaluate", str(POSITIVE))
     assert result.returncode == 0, result.stderr
     cards = json.loads(result.stdout)["cards"]
     assert len(cards) == 1

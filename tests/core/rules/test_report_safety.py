@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Call
 from flask.testing import FlaskClient
-from support.builders import REFERRAL_URL, SCENARIOS, condition, hook_body
+from support.builders import REFERRAL_URL, SCENARIOS, Call, condition, hook_body
 
 from cds_service.app import create_app
 from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario

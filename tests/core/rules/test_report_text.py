@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.builders import TEST_DATA
 
 from cds_service.core.rules.report_text import (
     QUOTE_LIMIT,
@@ -20,7 +21,7 @@ from cds_service.core.rules.report_text import (
     report_modality,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = TEST_DATA
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
-from conftest import Call
 from markdown_it import MarkdownIt
-from support.builders import AS_OF, REFERRAL_URL, SCT, condition, finding, hook_body, study
+from support.builders import AS_OF, REFERRAL_URL, SCT, Call, condition, finding, hook_body, study
 from support.cds_validator import check_response
 
 from cds_service.app import create_app

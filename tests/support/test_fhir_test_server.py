@@ -4,6 +4,7 @@ preflight, an R4 CapabilityStatement at /metadata, and search by POST (form-enco
 from __future__ import annotations
 
 import requests
+
 from support.fhir_server import FhirTestServer
 
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"

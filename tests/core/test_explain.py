@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.builders import FIXTURES
 from support.fhir_server import FhirTestServer
 from werkzeug.serving import make_server
 
@@ -26,7 +27,6 @@ from cds_service.demo.scenario import hook_request_for, read_scenario
 from cds_service.hooks.catalogue import REFERRAL
 from cds_service.web.logs import JsonFormatter
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 POSITIVE = FIXTURES / "01-osteoporotic-l1-mri"
 EXPLAIN = "vertebral-augmentation-cds/explain"
 URL = f"/cds-services/{REFERRAL.id}"

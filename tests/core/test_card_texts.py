@@ -15,7 +15,7 @@ import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.builders import SCENARIOS
+from support.builders import ROOT, SCENARIOS
 
 from cds_service.app import create_app
 from cds_service.core.card_builder import load_card_content, md_escape
@@ -173,7 +173,7 @@ def test_referral_performer_is_spine_surgery_when_neurologic_compromise_comes_fi
 
 
 def test_every_code_in_the_suggestion_cites_where_it_was_verified() -> None:
-    source = (Path(__file__).resolve().parents[1] / "cards" / "texts.toml").read_text(encoding="utf-8")
+    source = (ROOT / "cards" / "texts.toml").read_text(encoding="utf-8")
     for code in ("308461008", "66862007", "45544007"):
         comment = [line for line in source.splitlines() if line.startswith("#") and code in line]
         assert comment, f"{code} has no 'Verified:' comment"

@@ -9,12 +9,11 @@ from pathlib import Path
 import orjson
 import pytest
 from flask.testing import FlaskClient
-from support.builders import AS_OF, REFERRAL_URL
+from support.builders import AS_OF, FIXTURES, REFERRAL_URL
 
 from cds_service.app import create_app
 from cds_service.demo.patients import packaged_fixtures
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 POSITIVE = "01-osteoporotic-l1-mri"
 ORDER_SIGN = "vertebral-augmentation-order-sign"
 

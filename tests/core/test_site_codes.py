@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from support.builders import AS_OF, REFERRAL_URL, condition, finding, hook_body
+from support.builders import AS_OF, REFERRAL_URL, ROOT, condition, finding, hook_body
 
 from cds_service.app import create_app
 from cds_service.config.checks import ConfigurationError
@@ -66,9 +66,7 @@ def test_shipped_codes_still_work_with_site_codes(tmp_path: Path) -> None:
 
 def test_site_text_patterns_extend_a_set(tmp_path: Path) -> None:
     """Text patterns join the shipped set's: e.g. a local drug name for an anticoagulant."""
-    shipped = json.loads(
-        (Path(__file__).resolve().parents[1] / "cards/valuesets/anticoagulant-medication.json").read_text()
-    )
+    shipped = json.loads((ROOT / "cards/valuesets/anticoagulant-medication.json").read_text())
     assert "text" in shipped  # the set matches medication text
     _site_file(
         tmp_path / "site", id="anticoagulant-medication", compose=[], text={"include": [r"\bmarcoumar\b"]}

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.builders import ROOT
 from support.fhir_server import ensure_node_modules
 
-ROOT = Path(__file__).resolve().parent.parent
 SANDBOX = ROOT / "tests" / "support" / "sandbox.py"
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
+from support.builders import FIXTURES
 from support.tokens import BASE, Ehr, issuer_file
 
 from cds_service.app import create_app
@@ -18,7 +20,6 @@ from cds_service.demo.scenario import hook_request_for, read_scenario
 from cds_service.hooks.catalogue import SERVICES
 from cds_service.web.logs import JsonFormatter
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
 
 
@@ -38,16 +39,20 @@ def test_no_log_line_holds_tokens_patient_ids_or_names(
     secrets: set[str] = set()
     answered = refused = 0
     caplog.set_level(logging.DEBUG)
+    issuers = issuer_file(tmp_path, {"iss": ehr.iss, "jwks": ehr.jwks})
+    clients: dict[date, FlaskClient] = {}  # one app per as-of date, shared by its scenarios
     for folder in SCENARIOS:
         meta = json.loads((folder / "scenario.json").read_text())
         as_of = date.fromisoformat(meta["asOf"])
-        app = create_app(
-            clock=lambda as_of=as_of: as_of,
-            trusted_issuers=issuer_file(tmp_path, {"iss": ehr.iss, "jwks": ehr.jwks}),
-            public_base_url=BASE,
-            database_url=f"sqlite:///{tmp_path}/privacy.sqlite",
-        )
-        client = app.test_client()
+        if as_of not in clients:
+            app = create_app(
+                clock=lambda as_of=as_of: as_of,
+                trusted_issuers=issuers,
+                public_base_url=BASE,
+                database_url=f"sqlite:///{tmp_path}/privacy.sqlite",
+            )
+            clients[as_of] = app.test_client()
+        client = clients[as_of]
         scenario = read_scenario(folder)
         service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
         (patient,) = [r for r in scenario.resources if r["resourceType"] == "Patient"]

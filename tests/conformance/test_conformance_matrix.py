@@ -9,9 +9,9 @@ import re
 import subprocess
 import sys
 from functools import cache
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.builders import ROOT
+
 MATRIX = ROOT / "docs" / "conformance.md"
 LISTS = ROOT / "docs" / "conformance"
 STATUSES = ("tested", "partial", "n/a")

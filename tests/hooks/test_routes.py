@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, condition, hook_body, searchset
+from support.builders import AS_OF, PATIENT_ID, REFERRAL_URL, ROOT, condition, hook_body, searchset
 
 from cds_service.app import create_app
 from cds_service.config.settings import Settings
@@ -219,6 +218,6 @@ def test_patient_id_in_suggestion_subject(client: FlaskClient) -> None:
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"`CDS_{name.upper()}`" in readme, name

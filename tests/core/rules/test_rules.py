@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Call
-from support.builders import ICD, SCT, condition, finding, study
+from support.builders import ICD, SCT, Call, condition, finding, study
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
