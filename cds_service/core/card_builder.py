@@ -61,7 +61,6 @@ def md_escape(text: object) -> str:
 class CardContent:
     texts: Mapping[str, Any]
     templates: Mapping[Layout, jinja2.Template]
-    rationale_markdown: str
     problem_codes: Mapping[str, Any] = field(default_factory=dict)
     """cards/problem-list-codes.json: the draft Condition's codes for a report-only fracture."""
 
@@ -79,7 +78,6 @@ def load_card_content(folder: Traversable | None = None) -> CardContent:
     return CardContent(
         texts=tomllib.loads((root / "texts.toml").read_text(encoding="utf-8")),
         templates={layout: env.get_template(f"{layout}.md.j2") for layout in LAYOUTS},
-        rationale_markdown=(root / "rationale.md").read_text(encoding="utf-8"),
         problem_codes=orjson.loads((files("cds_service.cards") / "problem-list-codes.json").read_bytes()),
     )
 

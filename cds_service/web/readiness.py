@@ -39,9 +39,10 @@ def valuesets_loaded() -> CheckResult:
 
 
 def card_content_loaded() -> CheckResult:
-    content = runtime().content
+    rt = runtime()
+    content = rt.content
     missing = [key for key in ("summary", "suggestion", "notes", "order") if key not in content.texts]
-    if missing or not content.rationale_markdown.strip():
+    if missing or not rt.rationale_body.strip():
         return CheckResult(False, "card texts incomplete: " + ", ".join(missing or ["rationale"]))
     return CheckResult(True, f"{len(content.texts)} text groups, templates compiled")
 
