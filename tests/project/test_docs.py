@@ -24,7 +24,7 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
 
 def test_every_gunicorn_variable_is_in_the_configuration_table() -> None:
-    config = (ROOT / "cds_service" / "gunicorn_config.py").read_text()
+    config = (ROOT / "cds_service" / "serving" / "gunicorn_config.py").read_text()
     used = set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', config)) | {"PROMETHEUS_MULTIPROC_DIR"}
     assert used - _table_variables() == set()
 
