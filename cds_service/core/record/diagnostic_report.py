@@ -66,12 +66,12 @@ class RadiologyReport:
 def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> RadiologyReport | None:
     terminology = reading.terminology
     params = terminology.parameters
-    concepts: set[str] = set()
-    for concept in [*view.category, view.code]:
+    code_meaning = terminology.meaning_of_concept(view.code)
+    concepts: set[str] = set(code_meaning.concepts) if code_meaning is not None else set()
+    for concept in view.category:
         meaning = terminology.meaning_of_concept(concept)
         if meaning is not None:
             concepts |= meaning.concepts
-    code_meaning = terminology.meaning_of_concept(view.code)
     if not concepts & params.radiology_report_concepts:
         reading.aside(view, "not a radiology report")
         return None
@@ -92,7 +92,9 @@ def read_diagnostic_report(view: DiagnosticReportView, reading: Reading) -> Radi
         return None
     if when is not None and reading.oldest_relevant is not None and when < reading.oldest_relevant:
         reading.skipped["DiagnosticReport older than the window"] += 1
-        reading.aside(view, "older than the window", when.isoformat())
+        # Most reports of a long record end here: the date is spelt out only for a trace.
+        if reading.trace is not None:
+            reading.aside(view, "older than the window", when.isoformat())
         return None  # the text is what costs: reports that cannot matter are not read
     coded, coded_codings = reading.trigger_codings(view.conclusion_code)
     text = extract_report_text(view.conclusion, view.presented_form, params.report_text_limit)

@@ -82,10 +82,12 @@ class ReportTerms:
     mr_follower: re.Pattern[str]
     mr_precursor: re.Pattern[str]
     heading: re.Pattern[str]
+    heading_next: re.Pattern[str]
     heading_section: Mapping[str, tuple[str, bool]]
     boundary: re.Pattern[str]
     abbreviation_word: re.Pattern[str]
     abbreviations: frozenset[str]
+    abbreviation_suffixes: tuple[str, ...]
     enumerator: re.Pattern[str]
     cues: tuple[tuple[str, re.Pattern[str]], ...]
     not_about_fracture: re.Pattern[str]
@@ -115,6 +117,20 @@ def _alternation(terms: Iterable[str]) -> str:
 
 def _compile(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile(_alternation(terms), re.IGNORECASE)
+
+
+def _compile_gated(terms: Iterable[str]) -> re.Pattern[str]:
+    """`_compile`, with the word terms behind one shared word-start gate instead of a lookbehind
+    each (speed). Only when every other term is bare punctuation: a letter-initial term and a
+    punctuation term never match at the same position, so the split cannot change a match."""
+    listed = sorted(set(terms), key=len, reverse=True)
+    words = [t for t in listed if re.fullmatch(r"[A-Za-z][A-Za-z ]*", t)]
+    others = [t for t in listed if t not in words]
+    if not words or not all(re.fullmatch(r"[,;:/&]+", t) for t in others):
+        return _compile(listed)
+    gated = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in words)
+    alternatives = [rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{gated})", *(_bounded(t) for t in others)]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
 
 
 def _compile_words(terms: Iterable[str]) -> re.Pattern[str]:
@@ -197,8 +213,14 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     heading_alt = "|".join(
         _fragment(re.escape(h).replace(r"\ ", " ")) for h in sorted(heading_section, key=len, reverse=True)
     )
-    heading = re.compile(
-        rf"(?:^|(?<=[.!?])[ \t]+)[ \t]*(?P<h>{heading_alt})[ \t]*(?::|$)", re.IGNORECASE | re.MULTILINE
+    heading_body = rf"[ \t]*(?P<h>{heading_alt})[ \t]*(?::|$)"
+    heading = re.compile(rf"(?:^|(?<=[.!?])[ \t]+){heading_body}", re.IGNORECASE | re.MULTILINE)
+    # The same headings after the text's first character, the newline or stop before them consumed:
+    # a pattern that starts with a literal lets the regex engine skip to the candidates (speed).
+    # A heading match never ends with a newline or a stop, so the consumed character is never
+    # part of the previous match and both patterns find the same headings (see `_sections`).
+    heading_next = re.compile(
+        rf"(?:\n|\.[ \t]+|![ \t]+|\?[ \t]+){heading_body}", re.IGNORECASE | re.MULTILINE
     )
     cue_doc = doc["cues"]
     cues = tuple(
@@ -241,13 +263,17 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         mr_follower=re.compile(r"[\s\-/]*(?:" + _alternation(mr["followers"]) + ")", re.IGNORECASE),
         mr_precursor=re.compile("(?:" + _alternation(mr["precursors"]) + r")[\s\-]*$", re.IGNORECASE),
         heading=heading,
+        heading_next=heading_next,
         heading_section=heading_section,
+        # A run of stops, spelt as three literal-initial branches ("[.!?]+" would be the same
+        # match) so that the regex engine skips straight to candidate characters (speed).
         boundary=re.compile(
-            r"(?P<stop>[.!?]+[\"')\]]*)(?=\s)|\n[ \t]*\n"
+            r"\.[.!?]*[\"')\]]*(?=\s)|![.!?]*[\"')\]]*(?=\s)|\?[.!?]*[\"')\]]*(?=\s)|\n[ \t]*\n"
             r"|\n(?=[ \t]*(?:[-*•·]|\d{1,2}[.)])\s)|\n(?=[ \t]*[A-Z][a-z])|\f"
         ),
         abbreviation_word=re.compile(r"([A-Za-z][A-Za-z.]*)$"),
         abbreviations=frozenset(str(a).lower() for a in doc["sentences"]["abbreviations"]),
+        abbreviation_suffixes=tuple(sorted({str(a).lower() for a in doc["sentences"]["abbreviations"]})),
         enumerator=re.compile(r"^(?:\s*(?:[-*•·]|\d{1,2}[.)])\s+)+"),
         cues=cues,
         not_about_fracture=re.compile(
@@ -257,7 +283,7 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
             "(?:" + _alternation(cue_doc["comparisonPrecursors"]) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$",
             re.IGNORECASE,
         ),
-        terminator=_compile(cue_doc["terminators"]),
+        terminator=_compile_gated(cue_doc["terminators"]),
         gap_to_level=re.compile(r"^[\s,]*(?:(?:at|of|involving|the|and|or)\s+)*$", re.IGNORECASE),
         conjunction=re.compile(r",|\b(?:and|as well as|also|plus)\b", re.IGNORECASE),
         modality_words=tuple(modality_words),
@@ -451,7 +477,12 @@ def _sections(text: str, terms: ReportTerms) -> tuple[list[int], list[tuple[str 
     states: list[tuple[str | None, bool]] = [(None, True)]
     cuts: list[int] = []
     marks: list[tuple[int, int, str | None, bool]] = []
-    for m in terms.heading.finditer(text):
+    # `heading.finditer(text)`, found faster: a heading at the very start, then `heading_next`
+    # from where it ended (a heading elsewhere follows a newline or a stop and blanks).
+    first = terms.heading.match(text)
+    found = [first] if first else []
+    found += terms.heading_next.finditer(text, first.end() if first else 0)
+    for m in found:
         name = " ".join(m.group("h").lower().replace("-", " ").split())
         section, counts = terms.heading_section.get(name, (None, True))
         marks.append((m.start("h"), m.end(), section, counts))
@@ -469,9 +500,13 @@ def _sections(text: str, terms: ReportTerms) -> tuple[list[int], list[tuple[str 
 def _sentence_bounds(text: str, terms: ReportTerms, cuts: list[int]) -> list[int]:
     bounds = [0, len(text), *cuts]
     for m in terms.boundary.finditer(text):
-        stop = m.group("stop")
-        if stop is not None and stop.startswith("."):
-            word = terms.abbreviation_word.search(text, max(0, m.start() - 12), m.start())
+        start = m.start()
+        # The word before a period can only be an abbreviation if the text before it ends with
+        # one: most periods are ruled out without the regex (speed).
+        if text[start] == "." and text[max(0, start - 12) : start].rstrip(".").lower().endswith(
+            terms.abbreviation_suffixes
+        ):
+            word = terms.abbreviation_word.search(text, max(0, start - 12), start)
             if word and word.group(1).rstrip(".").lower() in terms.abbreviations:
                 continue
         bounds.append(m.end())
@@ -707,9 +742,12 @@ def _classify_clause(
     return results
 
 
+_SentenceFinding = tuple[str | None, str | None, str, int, int]
+
+
 def _analyse_sentence(
     s: str, spans: list[tuple[int, int, str]], terms: ReportTerms
-) -> list[tuple[str | None, str | None, str, int, int]]:
+) -> list[_SentenceFinding]:
     """(level, region, classification, mention start, mention end) for one sentence."""
     level_refs = _level_refs(s, terms, [(a, b) for a, b, _ in spans])
     regions: list[tuple[int, int, str, bool]] = []
@@ -724,7 +762,7 @@ def _analyse_sentence(
     clause_bounds = [0, *(t.start() for t in terms.terminator.finditer(s)), len(s)]
     cues = _cues(s, terms)
     has_vertebral = terms.vertebral.search(s) is not None
-    out: list[tuple[str | None, str | None, str, int, int]] = []
+    out: list[_SentenceFinding] = []
     for a, b in pairwise(clause_bounds):
         mentions = _clause_mentions(s, a, b, spans, level_refs, regions, terms, has_vertebral)
         if not mentions:
@@ -825,15 +863,21 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
                 break
     findings: list[TextFinding] = []
     seen: set[tuple[str | None, str | None, str, str]] = set()
+    # Reports repeat sentences (the conclusion is usually the impression again): the analysis of a
+    # sentence depends on nothing but the sentence and its fracture phrases, so it is done once.
+    analysed: dict[tuple[str, tuple[tuple[int, int, str], ...]], list[_SentenceFinding]] = {}
     for index in sorted(by_sentence):
         a = bounds[index]
         group = by_sentence[index]
         b = max(bounds[index + 1] if index + 1 < len(bounds) else len(text), max(e for _, e, _ in group))
         sentence = text[a:b]
         section = states[bisect_right(starts, a) - 1][0]
-        rebased = [(s - a, e - a, k) for s, e, k in group]
+        rebased = tuple((s - a, e - a, k) for s, e, k in group)
+        results = analysed.get((sentence, rebased))
+        if results is None:
+            results = analysed[sentence, rebased] = _analyse_sentence(sentence, list(rebased), terms)
         best: dict[tuple[str | None, str | None], tuple[str, int, int]] = {}
-        for level, region, label, m_start, m_end in _analyse_sentence(sentence, rebased, terms):
+        for level, region, label, m_start, m_end in results:
             key = (level, None if level else region)
             old = best.get(key)
             if old is None or _INFORMATIVE[label] > _INFORMATIVE[old[0]]:
