@@ -12,7 +12,6 @@ import hmac
 from datetime import date
 
 from flask import Blueprint, Response, request
-from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.analytics.chart import day_chart
@@ -57,5 +56,5 @@ def analytics() -> Response:
     except SQLAlchemyError:
         raise CdsError(503, "transient", "analytics database unavailable") from None
     services = [*report.services, report.total]
-    chart = Markup(day_chart(report.days))
+    chart = day_chart(report.days)
     return html_page("analytics.html", report=report, services=services, chart=chart, percent=percent)
