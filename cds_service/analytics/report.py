@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import Column, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from cds_service.store.database import Database
 from cds_service.store.tables import feedback, issued_cards
@@ -93,19 +94,29 @@ def build_report(database: Database, since: date | None = None) -> Report:
             connection, start, issued_cards.c.recommendation, issued_cards.c.recommendation
         )
         report.reasons = _reasons(connection, start)
-        report.days = _by_day(connection, start)
+        report.days = _rates_by(
+            connection,
+            start,
+            func.date(issued_cards.c.issued_at),
+            func.date(feedback.c.outcome_timestamp),
+            _day,
+        )
     return report
 
 
 def _rates_by(
-    connection: Connection, start: datetime, card_key: Column[str], feedback_key: Column[str]
+    connection: Connection,
+    start: datetime,
+    card_key: ColumnElement[Any],
+    feedback_key: ColumnElement[Any],
+    name: Callable[[Any], str] = str,
 ) -> list[Rates]:
-    """Cards and feedback outcomes counted per key: a service id, or the card's recommendation
-    (feedback rows reach it through the issued card they name)."""
+    """Cards and feedback outcomes counted per key: a service id, the card's recommendation
+    (feedback rows reach it through the issued card they name), or a day (`name` spells it)."""
     found: dict[str, Rates] = {}
     cards = select(card_key, func.count()).where(issued_cards.c.issued_at >= start).group_by(card_key)
     for key, n in connection.execute(cards):
-        found.setdefault(key, Rates(key)).cards = n
+        found.setdefault(name(key), Rates(name(key))).cards = n
     outcomes = (
         select(feedback_key, feedback.c.outcome, func.count())
         .select_from(_VALID_FEEDBACK)
@@ -113,7 +124,7 @@ def _rates_by(
         .group_by(feedback_key, feedback.c.outcome)
     )
     for key, outcome, n in connection.execute(outcomes):
-        _count(found, key, outcome, n)
+        _count(found, name(key), outcome, n)
     return _table(found)
 
 
@@ -127,23 +138,3 @@ def _reasons(connection: Connection, start: datetime) -> list[Reason]:
     )
     reasons = [Reason(c, display or "", n) for c, display, n in connection.execute(query)]
     return sorted(reasons, key=lambda r: (-r.count, r.code))
-
-
-def _by_day(connection: Connection, start: datetime) -> list[Rates]:
-    found: dict[str, Rates] = defaultdict(lambda: Rates(""))
-    card_day = func.date(issued_cards.c.issued_at)
-    cards = select(card_day, func.count()).where(issued_cards.c.issued_at >= start).group_by(card_day)
-    for day, n in connection.execute(cards):
-        found[_day(day)].cards = n
-    outcome_day = func.date(feedback.c.outcome_timestamp)
-    outcomes = (
-        select(outcome_day, feedback.c.outcome, func.count())
-        .select_from(_VALID_FEEDBACK)
-        .where(feedback.c.outcome_timestamp >= start)
-        .group_by(outcome_day, feedback.c.outcome)
-    )
-    for day, outcome, n in connection.execute(outcomes):
-        _count(found, _day(day), outcome, n)
-    for key, rates in found.items():
-        rates.key = key
-    return _table(found)
