@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from support.builders import AS_OF, REFERRAL_URL, condition, feedback_entry, hook_body
+from support.cli import spine_cds
 
 from cds_service.app import create_app
 from cds_service.store.card_log import CardRecorder, issued_card, recorded_cards
@@ -78,9 +77,9 @@ def test_cli_report_since_and_db_upgrade(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/a.sqlite"
 
     def cli(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "cds_service.cli.main", *args], capture_output=True, text=True, check=True
-        ).stdout
+        result = spine_cds(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     assert "revision 0002" in cli("db", "upgrade", "--database-url", f"sqlite:///{tmp_path}/new.sqlite")
     everything = cli("report", "--database-url", url)

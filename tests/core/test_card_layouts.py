@@ -10,20 +10,16 @@ Expectations come from the fixture's own resources and the card texts, not from 
 from __future__ import annotations
 
 import re
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from support.builders import SCENARIOS, with_defaults
+from support.fixture_calls import answer
 
-from cds_service.app import create_app
 from cds_service.config.settings import default_recent_days
 from cds_service.core.card_builder import load_card_content
-from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
-from cds_service.hooks.catalogue import SERVICES
 
 FINDING = "vertebral-augmentation-cds/finding"
 TEXTS = load_card_content().texts
@@ -35,17 +31,9 @@ CHOICE = TEXTS["choice"]["text"]
 @cache
 def _answer(folder: Path, recent_days: int) -> tuple[str, tuple[dict[str, Any], ...], dict[str, Any]]:
     """(hook, cards, resources by reference) for one fixture at its as-of date, through the HTTP API."""
-    meta = orjson.loads((folder / "scenario.json").read_bytes())
-    scenario = read_scenario(folder)
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
-    as_of = date.fromisoformat(meta["asOf"])
-    app = create_app(clock=lambda: as_of, auth="off", recent_days=recent_days)
-    response = app.test_client().post(f"/cds-services/{service.id}", json=body)
-    assert response.status_code == 200
-    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in scenario.resources if "id" in r}
-    return scenario.hook, tuple(response.get_json()["cards"]), by_ref
+    fixture, found = answer(folder, recent_days=recent_days)
+    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in fixture.scenario.resources if "id" in r}
+    return fixture.scenario.hook, tuple(found["cards"]), by_ref
 
 
 def _orders(detail_line: str) -> str:

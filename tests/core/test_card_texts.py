@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.builders import ROOT, SCENARIOS
+from support.fixture_calls import answer
 
-from cds_service.app import create_app
 from cds_service.core.card_builder import load_card_content, md_escape
-from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
-from cds_service.hooks.catalogue import SERVICES
+from cds_service.demo.scenario import read_scenario
 from cds_service.web.html import render_markdown
 
 FINDING = "vertebral-augmentation-cds/finding"
@@ -31,16 +28,7 @@ TEXTS = load_card_content().texts
 @cache
 def _cards(folder: Path) -> list[dict[str, Any]]:
     """The cards the service answers for one fixture, at its as-of date, through the HTTP API."""
-    meta = orjson.loads((folder / "scenario.json").read_bytes())
-    scenario = read_scenario(folder)
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
-    as_of = date.fromisoformat(meta["asOf"])
-    client = create_app(clock=lambda: as_of, auth="off").test_client()
-    response = client.post(f"/cds-services/{service.id}", json=body)
-    assert response.status_code == 200
-    cards: list[dict[str, Any]] = response.get_json()["cards"]
+    cards: list[dict[str, Any]] = answer(folder)[1]["cards"]
     return cards
 
 

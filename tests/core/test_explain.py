@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.builders import FIXTURES
 from support.fhir_server import FhirTestServer
+from support.fixture_calls import client_on
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
@@ -224,16 +225,8 @@ def test_the_trace_never_changes_a_decision_and_never_reaches_the_log(
         patients = [r["id"] for r in scenario.resources if r.get("resourceType") == "Patient"]
         if len(patients) != 1:
             continue
-        as_of = scenario.as_of
-        app = create_app(
-            clock=lambda as_of=as_of: as_of,
-            auth="off",
-            database_url="sqlite://",
-            record_cards=False,
-            demo=True,
-        )
+        client = client_on(scenario.as_of, database_url="sqlite://", record_cards=False, demo=True)
         body = hook_request_for(scenario.resources, REFERRAL, patients[0])
-        client = app.test_client()
         plain = client.post(URL, json=body).get_json()
         explained = client.post(f"{URL}?explain=true", json=body).get_json()
         assert _cards_without_uuids(explained) == _cards_without_uuids(plain), folder.name

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from pathlib import Path
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from support.builders import SCENARIOS, assert_no_empty, sorted_lists, with_defaults
-
-from cds_service.app import create_app
-from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
-from cds_service.hooks.catalogue import SERVICES
+from support.fixture_calls import answer
 
 
 def test_there_are_at_least_30_scenarios() -> None:
@@ -21,20 +16,10 @@ def test_there_are_at_least_30_scenarios() -> None:
 
 @pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
 def test_scenario(folder: Path) -> None:
-    meta = json.loads((folder / "scenario.json").read_text())
+    fixture, found = answer(folder)
+    meta = fixture.meta
     expected = meta["expected"]
-    scenario = read_scenario(folder)
-    as_of = date.fromisoformat(meta["asOf"])
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
-    response = (
-        create_app(clock=lambda: as_of, auth="off")
-        .test_client()
-        .post(f"/cds-services/{service.id}", json=body)
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    cards = response.get_json()["cards"]
+    cards = found["cards"]
     assert len(cards) == expected["cards"], meta["description"]
     if not cards:
         return
@@ -76,18 +61,7 @@ def test_scenario(folder: Path) -> None:
 def test_every_emitted_resource_is_valid_fhir_r4(folder: Path) -> None:
     """What the service emits (draft ServiceRequests and any other suggested resource) validates
     against the R4B models: strictness where it serves, on output, never on evidence (§1a)."""
-    meta = json.loads((folder / "scenario.json").read_text())
-    scenario = read_scenario(folder)
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
-    as_of = date.fromisoformat(meta["asOf"])
-    answer = (
-        create_app(clock=lambda: as_of, auth="off")
-        .test_client()
-        .post(f"/cds-services/{service.id}", json=body)
-    )
-    for card in answer.get_json()["cards"]:
+    for card in answer(folder)[1]["cards"]:
         for suggestion in card.get("suggestions", []):
             for action in suggestion["actions"]:
                 if "resource" in action:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 from support.builders import AS_OF, REFERRAL_URL, condition, feedback_entry, hook_body
+from support.cli import spine_cds
 from support.live_server import LiveServer
 from support.postgres import PostgresServer, free_port
 
@@ -40,12 +40,9 @@ def _live(database_url: str, workers: int = 2) -> LiveServer:
 
 def _fixture_request() -> dict[str, Any]:
     """A positive patient-view request whose dates are today's (the live server uses the real clock)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli.main", "request", FIXTURE], capture_output=True, check=True
-    )
-    import orjson
-
-    body: dict[str, Any] = orjson.loads(result.stdout)
+    result = spine_cds("request", FIXTURE)
+    assert result.returncode == 0, result.stderr
+    body: dict[str, Any] = json.loads(result.stdout)
     return body
 
 
@@ -122,12 +119,9 @@ def test_restart_loses_nothing(server: LiveServer, database_url: str) -> None:
     finally:
         again.stop()
     assert _count(database_url, feedback) == 20
-    report = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli.main", "report", "--database-url", database_url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    result = spine_cds("report", "--database-url", database_url)
+    assert result.returncode == 0, result.stderr
+    report = result.stdout
     print(report)  # the closing note of issue 8 quotes this output
     (service_line,) = [
         line for line in report.splitlines() if line.startswith("vertebral-augmentation-referral")
