@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import utc_now
 from cds_service.store.database import Database
-from cds_service.store.sql import insert_new_rows
+from cds_service.store.sql import insert_new_row, insert_new_rows
 from cds_service.store.tables import seen_jti
 from cds_service.web.metrics import record_database_outage, record_replay_check, record_replay_memory
 
@@ -76,7 +76,7 @@ class ReplayCache:
                 if self._outage:
                     self._recover(connection)
                 self._purge(connection)
-                fresh = insert_new_rows(connection, seen_jti, [{"key": key, "expires_at": expires_at}]) == 1
+                fresh = insert_new_row(connection, seen_jti, {"key": key, "expires_at": expires_at})
         except (SQLAlchemyError, ConnectionError) as error:
             self._enter_outage(type(error).__name__)
             return self._first_use_in_memory(key, expires_at)

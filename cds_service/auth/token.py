@@ -9,9 +9,11 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
+import orjson
 
 from cds_service.auth.issuers import TrustedIssuer
 from cds_service.auth.jwks import JwksCache, keys_by_kid
@@ -20,6 +22,13 @@ ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "P
 """Asymmetric only: `none` and every HMAC algorithm are refused before any key is looked at."""
 _KEY_TYPE = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
 MAX_TOKEN_CHARS = 16 * 1024
+
+
+@lru_cache(maxsize=256)
+def _public_key(jwk_json: bytes, alg: str) -> Any:
+    """The key object of one JWK, built once (by its canonical JSON: a rotated key is a new entry)
+    instead of on every call; ValueError and PyJWTError as PyJWK raises them."""
+    return jwt.PyJWK(orjson.loads(jwk_json), algorithm=alg).key
 
 
 class AuthError(Exception):
@@ -79,9 +88,9 @@ class TokenVerifier:
     def verify(self, token: str, audience: str) -> Caller:
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthError("token too long")
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # header and claims in one parse (they are checked against the signature below)
+            parsed = jwt.decode_complete(token, options={"verify_signature": False})
+            header, unverified = parsed["header"], parsed["payload"]
         except jwt.PyJWTError:
             raise AuthError("malformed token") from None
         alg = header.get("alg")
@@ -100,10 +109,9 @@ class TokenVerifier:
         if jwk.get("kty") != _KEY_TYPE[alg[:2]] or jwk.get("alg", alg) != alg:
             raise AuthError("key does not fit the algorithm", issuer.iss)
         try:
-            key = jwt.PyJWK(dict(jwk), algorithm=alg)
             claims = jwt.decode(
                 token,
-                key.key,
+                _public_key(orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS), alg),
                 algorithms=[alg],
                 audience=audience,
                 issuer=issuer.iss,

@@ -1,6 +1,12 @@
 """Recording every issued card off the hot path: the hook puts a small row on a queue (microseconds)
 and one writer thread per process inserts batches. A database that is away delays rows (kept and
-retried, bounded) but never fails or slows a hook call."""
+retried, bounded) but never fails or slows a hook call.
+
+The writer gathers what arrives within `linger_seconds` of a card into one transaction: one
+transaction costs ~0.35 ms of CPU (SQLAlchemy, the commit), a row in a batch ~0.02 ms, and under
+load the writer otherwise wrote one card per transaction, taking GIL time from the hook calls.
+Feedback does not need the row yet: this process's queued cards are looked up directly and another
+worker's are waited for (up to a second, feedback/routes.py); `flush` cuts the linger short."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -60,9 +66,11 @@ class CardRecorder:
         batch_size: int = 500,
         max_pending: int = 100_000,
         retry_seconds: float = 1.0,
+        linger_seconds: float = 0.05,
     ) -> None:
         self.database = database
         self.batch_size = batch_size
+        self.linger_seconds = linger_seconds
         self.max_pending = max_pending
         self.retry_seconds = retry_seconds
         self.dropped = 0
@@ -78,6 +86,8 @@ class CardRecorder:
         self._pending: dict[str, IssuedCard] = {}
         """Cards queued and not written yet, by uuid: feedback may arrive before the row does."""
         self._writer: threading.Thread | None = None
+        self._hurry = threading.Event()
+        """Set by `flush`: write what is queued now instead of lingering for more."""
         self._pid = os.getpid()
 
     def record(self, card: IssuedCard) -> None:
@@ -106,6 +116,7 @@ class CardRecorder:
         """Wait until every card recorded so far is written (tests, shutdown); False on timeout."""
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
+            self._hurry.set()
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
@@ -126,6 +137,8 @@ class CardRecorder:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            self._hurry.wait(self.linger_seconds)
+            self._hurry.clear()
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -137,7 +150,7 @@ class CardRecorder:
                 self._queue.task_done()
 
     def _write(self, batch: list[IssuedCard]) -> None:
-        rows = [asdict(card) for card in batch]
+        rows = [vars(card).copy() for card in batch]  # its fields, without asdict's deep copies
         attempts = 0
         while True:
             attempts += 1
