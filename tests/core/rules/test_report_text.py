@@ -15,9 +15,13 @@ import pytest
 from support.builders import TEST_DATA
 
 from cds_service.core.rules.report_text import (
+    _B64_JUNK,
+    _B64_JUNK_BYTES,
+    _CONTROL,
     QUOTE_LIMIT,
     ReportTerms,
     TextFinding,
+    _control_count,
     _cues,
     _cues_from,
     _sections,
@@ -785,3 +789,13 @@ def test_cue_literal_precheck_changes_no_cue(terms: ReportTerms) -> None:
             _Span(m.start(), m.end(), kind) for kind, pattern, _ in terms.cues for m in pattern.finditer(text)
         ]
         assert _cues(text, terms) == _cues_from(unchecked, text, terms), text
+
+
+def test_byte_fast_paths_equal_the_regexes() -> None:
+    rng = random.Random(7)
+    pool = "AZaz09+/=-_ \n\t.\x00\x01\x0b\x0c\x1f\x7f~é\ufffd"
+    for _ in range(2000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert _control_count(text) == len(_CONTROL.findall(text))
+        if text.isascii():
+            assert text.encode("ascii").translate(None, _B64_JUNK_BYTES) == _B64_JUNK.sub("", text).encode()
