@@ -14,6 +14,7 @@ import binascii
 import codecs
 import html
 import re
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ class ReportTerms:
     abbreviations: frozenset[str]
     abbreviation_suffixes: tuple[str, ...]
     enumerator: re.Pattern[str]
-    cues: tuple[tuple[str, re.Pattern[str]], ...]
+    # (kind, pattern, literals): a sentence holding none of the literals cannot match the pattern.
+    cues: tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]
     not_about_fracture: re.Pattern[str]
     comparison_precursor: re.Pattern[str]
     terminator: re.Pattern[str]
@@ -139,6 +141,77 @@ def _compile_words(terms: Iterable[str]) -> re.Pattern[str]:
         f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in sorted(set(terms), key=len, reverse=True)
     )
     return re.compile(rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})", re.IGNORECASE)
+
+
+def _sequence_literals(items: Iterable[tuple[Any, Any]]) -> frozenset[str] | None:
+    """Lowercase ASCII strings one of which every match of the parsed sequence contains, or None.
+
+    Every element of a sequence is part of each match, so any one element's set will do: a run of
+    literal characters, or a group / alternation / repeat (at least once) of such; the set whose
+    shortest string is longest is kept (fewest chance hits). Anything else (classes, optional
+    parts, assertions) gives no set and only ends a run: the result can miss a literal, never
+    claim one a match does not hold."""
+    constants = _sre_constants()
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, arg in items:
+        if op is constants.LITERAL and arg < 128:
+            run.append(chr(arg).lower())
+            continue
+        if run:
+            candidates.append(frozenset(["".join(run)]))
+            run = []
+        found = _node_literals(op, arg)
+        if found is not None:
+            candidates.append(found)
+    if run:
+        candidates.append(frozenset(["".join(run)]))
+    return max(candidates, key=lambda c: min(len(x) for x in c), default=None)
+
+
+def _node_literals(op: Any, arg: Any) -> frozenset[str] | None:
+    constants = _sre_constants()
+    if op is constants.SUBPATTERN:
+        return _sequence_literals(arg[-1])
+    if op is constants.BRANCH:
+        union: set[str] = set()
+        for branch in arg[1]:
+            found = _sequence_literals(branch)
+            if found is None:
+                return None
+            union |= found
+        return frozenset(union)
+    if op in (constants.MAX_REPEAT, constants.MIN_REPEAT) and arg[0] >= 1:
+        return _sequence_literals(arg[2])
+    if op is constants.IN and all(o is constants.LITERAL and a < 128 for o, a in arg):
+        return frozenset(chr(a).lower() for _, a in arg)
+    return None
+
+
+def _sre_constants() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import sre_constants
+
+    return sre_constants
+
+
+def _required_literals(terms: Iterable[str]) -> tuple[str, ...] | None:
+    """Literals (from the data terms, never typed here) one of which each match of the compiled
+    term list contains: a sentence with none of them is not searched (speed). None: some term
+    has no such literal, the list is always searched."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import sre_parse
+
+    union: set[str] = set()
+    for term in terms:
+        found = _sequence_literals(sre_parse.parse(_fragment(term), re.IGNORECASE).data)
+        if found is None:
+            return None
+        union |= found
+    # A literal that contains another is redundant: the shorter one is found whenever it is.
+    return tuple(sorted(x for x in union if not any(y != x and y in x for y in union)))
 
 
 def _separator(words: Iterable[str]) -> str:
@@ -219,12 +292,17 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
     # a pattern that starts with a literal lets the regex engine skip to the candidates (speed).
     # A heading match never ends with a newline or a stop, so the consumed character is never
     # part of the previous match and both patterns find the same headings (see `_sections`).
+    # A lookahead for the headings' first two letters (from the data) turns most sentence starts
+    # away before the heading alternatives are tried one by one (speed); implied by them, so it
+    # changes no match.
+    openings = sorted({h[:2] if h[:2].isalpha() else h[:1] for h in heading_section})
+    gate = "(?=[ \t]*(?:" + "|".join(re.escape(o) for o in openings) + "))"
     heading_next = re.compile(
-        rf"(?:\n|\.[ \t]+|![ \t]+|\?[ \t]+){heading_body}", re.IGNORECASE | re.MULTILINE
+        rf"(?:\n|\.[ \t]+|![ \t]+|\?[ \t]+){gate}{heading_body}", re.IGNORECASE | re.MULTILINE
     )
     cue_doc = doc["cues"]
     cues = tuple(
-        (name, _compile_words(cue_doc[name]))
+        (name, _compile_words(cue_doc[name]), _required_literals(cue_doc[name]))
         for name in (
             "negationPre",
             "negationPost",
@@ -328,6 +406,17 @@ _HTML_BLOCK = re.compile(
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>|<\s*/?\s*t[dh]\b[^<>]*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^<>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+# The same two character sets as bytes, for ASCII text: bytes.translate deletes them about ten
+# times faster than the regex scans a 4 kB attachment (speed). Built from the patterns themselves.
+_B64_JUNK_BYTES = bytes(b for b in range(128) if _B64_JUNK.match(chr(b)))
+_CONTROL_BYTES = bytes(b for b in range(128) if _CONTROL.match(chr(b)))
+
+
+def _control_count(text: str) -> int:
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _CONTROL_BYTES))
+    return len(_CONTROL.findall(text))
 
 
 def _strip_html(raw: str) -> str:
@@ -355,12 +444,16 @@ def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | Non
     # Cap before decoding: 4 base64 characters carry 3 bytes; a little slack for line breaks.
     wanted = (budget + 3) // 3 * 4
     head = data[: wanted + wanted // 8 + 16]
-    clean = _B64_JUNK.sub("", head.replace("-", "+").replace("_", "/"))
+    swapped = head.replace("-", "+").replace("_", "/")
+    if swapped.isascii():
+        clean = swapped.encode("ascii").translate(None, _B64_JUNK_BYTES)
+    else:
+        clean = _B64_JUNK.sub("", swapped).encode("ascii")
     more = len(head) < len(data) or len(clean) > wanted
     clean = clean[:wanted]
     if len(clean) % 4 == 1:
         clean = clean[:-1]
-    clean += "=" * (-len(clean) % 4)
+    clean += b"=" * (-len(clean) % 4)
     try:
         raw = base64.b64decode(clean)
     except (binascii.Error, ValueError):
@@ -375,7 +468,7 @@ def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | Non
     except LookupError:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = decoder.decode(raw, final=not truncated)
-    if len(_CONTROL.findall(text)) > max(1, len(text) // 20):
+    if _control_count(text) > max(1, len(text) // 20):
         return None, False
     return text, truncated
 
@@ -497,28 +590,81 @@ def _sections(text: str, terms: ReportTerms) -> tuple[list[int], list[tuple[str 
     return starts, states, cuts
 
 
-def _sentence_bounds(text: str, terms: ReportTerms, cuts: list[int]) -> list[int]:
-    bounds = [0, len(text), *cuts]
-    for m in terms.boundary.finditer(text):
-        start = m.start()
+class _Sentences:
+    """The sentence around a position, found by scanning only near it (speed): the same sentences
+    a boundary scan of the whole text gives.
+
+    Why a local scan is exact: a boundary match consumes only stops, closing quotes or brackets
+    and blanks (letters and digits appear only in its lookaheads) and the pattern looks nowhere
+    behind its start. So no match contains a letter or digit, a scan started at one meets exactly
+    the whole-text matches that start after it, and the whole-text matches before it end at or
+    before it. tests/core/rules/test_report_text.py compares both on every position.
+    """
+
+    _WINDOW = 256
+
+    def __init__(self, text: str, terms: ReportTerms, cuts: list[int]) -> None:
+        self.text = text
+        self.terms = terms
+        self.fixed = sorted({0, len(text), *cuts})
+        self.real: tuple[int, int] = (0, 0)
+        self.pieces: list[int] = []
+
+    def _is_end(self, m: re.Match[str]) -> bool:
+        text, start = self.text, m.start()
         # The word before a period can only be an abbreviation if the text before it ends with
         # one: most periods are ruled out without the regex (speed).
         if text[start] == "." and text[max(0, start - 12) : start].rstrip(".").lower().endswith(
-            terms.abbreviation_suffixes
+            self.terms.abbreviation_suffixes
         ):
-            word = terms.abbreviation_word.search(text, max(0, start - 12), start)
-            if word and word.group(1).rstrip(".").lower() in terms.abbreviations:
-                continue
-        bounds.append(m.end())
-    ordered = sorted(set(bounds))
-    pieces = [0]
-    for a, b in pairwise(ordered):
-        while b - a > _SENTENCE_LIMIT:
-            blank = text.rfind(" ", a + _SENTENCE_LIMIT // 2, a + _SENTENCE_LIMIT)
-            a = blank + 1 if blank != -1 else a + _SENTENCE_LIMIT
-            pieces.append(a)
-        pieces.append(b)
-    return pieces
+            word = self.terms.abbreviation_word.search(text, max(0, start - 12), start)
+            if word and word.group(1).rstrip(".").lower() in self.terms.abbreviations:
+                return False
+        return True
+
+    def _real_bounds(self, position: int) -> tuple[int, int]:
+        """The nearest sentence bounds at or before and after `position`, before long sentences
+        are cut in pieces."""
+        text, fixed = self.text, self.fixed
+        i = bisect_right(fixed, position)
+        fixed_before, fixed_after = fixed[i - 1], fixed[i]
+        reach = self._WINDOW
+        while True:
+            scan = max(fixed_before, position - reach)
+            while scan > fixed_before and not text[scan].isalnum():
+                scan -= 1
+            before, after = fixed_before, fixed_after
+            for m in self.terms.boundary.finditer(text, scan):
+                if m.end() > after:
+                    break
+                if not self._is_end(m):
+                    continue
+                if m.end() <= position:
+                    before = max(before, m.end())
+                else:
+                    after = m.end()
+                    break
+            if before > fixed_before or scan <= fixed_before:
+                return before, after
+            reach *= 4
+
+    def at(self, position: int) -> tuple[int, int]:
+        """[start, end) of the sentence (or piece of a long one) holding `position`."""
+        if position >= len(self.text):
+            return len(self.text), len(self.text)
+        lo, hi = self.real
+        if not lo <= position < hi:
+            lo, hi = self.real = self._real_bounds(position)
+            pieces = [lo]
+            a = lo
+            while hi - a > _SENTENCE_LIMIT:
+                blank = self.text.rfind(" ", a + _SENTENCE_LIMIT // 2, a + _SENTENCE_LIMIT)
+                a = blank + 1 if blank != -1 else a + _SENTENCE_LIMIT
+                pieces.append(a)
+            pieces.append(hi)
+            self.pieces = pieces
+        j = bisect_right(self.pieces, position) - 1
+        return self.pieces[j], self.pieces[j + 1]
 
 
 def _parse_levels(expr: str, terms: ReportTerms) -> tuple[str, ...]:
@@ -609,9 +755,19 @@ def _resolve(spans: list[_Span]) -> list[_Span]:
 
 def _cues(s: str, terms: ReportTerms) -> list[_Span]:
     spans: list[_Span] = []
-    for kind, pattern in terms.cues:
+    # The literal pre-check compares lowercase ASCII: only sound on ASCII text (under IGNORECASE
+    # 'ſ' matches 's', 'İ' matches 'i', and str.lower() does not map them so).
+    lowered = s.lower() if s.isascii() else None
+    for kind, pattern, literals in terms.cues:
+        if lowered is not None and literals is not None and not any(map(lowered.__contains__, literals)):
+            continue
         for m in pattern.finditer(s):
             spans.append(_Span(m.start(), m.end(), kind))
+    return _cues_from(spans, s, terms)
+
+
+def _cues_from(spans: list[_Span], s: str, terms: ReportTerms) -> list[_Span]:
+    """The cue matches of sentence s that stand: overlaps resolved, cues about something else dropped."""
     kept = []
     for span in _resolve(spans):
         if span.kind in ("acute", "chronic", "chronicAboutFracture") and terms.not_about_fracture.match(
@@ -845,19 +1001,24 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
     if not anchors:
         return ()
     starts, states, cuts = _sections(text, terms)
-    bounds = _sentence_bounds(text, terms, cuts)
-    by_sentence: dict[int, list[tuple[int, int, str]]] = {}
+    sentences = _Sentences(text, terms, cuts)
+    spans: list[tuple[int, int]] = []
+    for position in sorted(anchors):
+        span = sentences.at(position)
+        if not spans or spans[-1] != span:
+            spans.append(span)
+            if len(spans) > _SENTENCES_PER_TEXT:
+                break
+    by_sentence: dict[int, tuple[int, list[tuple[int, int, str]]]] = {}
     budget = _ANALYSED_CHARACTERS
-    for index in sorted({bisect_right(bounds, position) - 1 for position in anchors})[:_SENTENCES_PER_TEXT]:
-        a = bounds[index]
-        b = bounds[index + 1] if index + 1 < len(bounds) else len(text)
+    for a, b in spans[:_SENTENCES_PER_TEXT]:
         if not states[bisect_right(starts, a) - 1][1]:
             continue
         budget -= b - a
         if budget < 0:
             break
         for m in terms.fracture.finditer(text, a, b):
-            phrases = by_sentence.setdefault(index, [])
+            phrases = by_sentence.setdefault(a, (b, []))[1]
             phrases.append((m.start(), m.end(), m.lastgroup or "implicit"))
             if len(phrases) >= _PHRASES_PER_SENTENCE:
                 break
@@ -866,10 +1027,9 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
     # Reports repeat sentences (the conclusion is usually the impression again): the analysis of a
     # sentence depends on nothing but the sentence and its fracture phrases, so it is done once.
     analysed: dict[tuple[str, tuple[tuple[int, int, str], ...]], list[_SentenceFinding]] = {}
-    for index in sorted(by_sentence):
-        a = bounds[index]
-        group = by_sentence[index]
-        b = max(bounds[index + 1] if index + 1 < len(bounds) else len(text), max(e for _, e, _ in group))
+    for a in sorted(by_sentence):
+        end, group = by_sentence[a]
+        b = max(end, max(e for _, e, _ in group))
         sentence = text[a:b]
         section = states[bisect_right(starts, a) - 1][0]
         rebased = tuple((s - a, e - a, k) for s, e, k in group)

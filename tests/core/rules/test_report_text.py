@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import csv
+import itertools
 import json
+import random
 import time
 from pathlib import Path
 
@@ -12,9 +15,18 @@ import pytest
 from support.builders import TEST_DATA
 
 from cds_service.core.rules.report_text import (
+    _B64_JUNK,
+    _B64_JUNK_BYTES,
+    _CONTROL,
     QUOTE_LIMIT,
     ReportTerms,
     TextFinding,
+    _control_count,
+    _cues,
+    _cues_from,
+    _sections,
+    _Sentences,
+    _Span,
     extract_report_text,
     find_fracture_mentions,
     load_report_terms,
@@ -718,3 +730,72 @@ def test_pending_fixture_text_agrees_with_its_expected_report_findings(
                 }
         key = fracture.get("level"), None if "level" in fracture else fracture.get("region")
         assert (*key, classification) in said, (folder.name, said)
+
+
+# ---- the speed-ups change nothing -------------------------------------------------------------
+
+
+def _whole_text_sentence(text: str, terms: ReportTerms, cuts: list[int], position: int) -> tuple[int, int]:
+    """Reference: every boundary of the whole text, then the sentence (or piece) holding `position`."""
+    bounds = {0, len(text), *cuts}
+    probe = _Sentences(text, terms, cuts)
+    bounds |= {m.end() for m in terms.boundary.finditer(text) if probe._is_end(m)}
+    ordered = sorted(bounds)
+    pieces = [0]
+    for a, b in itertools.pairwise(ordered):
+        while b - a > 400:
+            blank = text.rfind(" ", a + 200, a + 400)
+            a = blank + 1 if blank != -1 else a + 400
+            pieces.append(a)
+        pieces.append(b)
+    i = bisect.bisect_right(pieces, position) - 1
+    return pieces[i], pieces[i + 1] if i + 1 < len(pieces) else len(text)
+
+
+def _mixed_texts() -> list[str]:
+    with (DATA / "report_sentences.tsv").open(newline="") as handle:
+        sentences = [r["sentence"] for r in csv.DictReader(handle, delimiter="\t")]
+    glue = [" ", "\n", "\n\n", ". ", "! ", '?" ', "... ", "\n\f\n", "\n- ", "\n1. ", " vs. ", " Dr. ", ".\n"]
+    heads = ["FINDINGS:", "IMPRESSION:", "CLINICAL HISTORY:", "History:", "clinical\nhistory:", "Impression"]
+    rng = random.Random(18)
+    texts = []
+    for _ in range(150):
+        count = rng.randint(1, 12)
+        texts.append(
+            "".join(rng.choice(heads + sentences + sentences) + rng.choice(glue) for _ in range(count))
+        )
+    texts += ["compression fracture of T12 and L1 " * 40, "x" * 900 + ". " + "y " * 500, "...\n\n\f", ""]
+    return texts
+
+
+def test_local_sentence_scan_equals_the_whole_text_scan(terms: ReportTerms) -> None:
+    for text in _mixed_texts():
+        cuts = _sections(text, terms)[2]
+        local = _Sentences(text, terms, cuts)
+        for position in range(len(text) + 2):
+            assert local.at(position) == _whole_text_sentence(text, terms, cuts, position), (text, position)
+
+
+def test_cue_literal_precheck_changes_no_cue(terms: ReportTerms) -> None:
+    # Every match of a cue list holds one of the literals derived from it; so skipping a list whose
+    # literals a sentence lacks finds the same cues. Non-ASCII text is never pre-checked.
+    texts = [*_mixed_texts(), "ſuspected fracture of L1", "possİble L1 fracture", "no K-edema at L1"]
+    for text in texts:
+        for _kind, pattern, literals in terms.cues:
+            for m in pattern.finditer(text):
+                held = literals is None or any(x in m.group(0).lower() for x in literals)
+                assert held or not text.isascii()
+        unchecked = [
+            _Span(m.start(), m.end(), kind) for kind, pattern, _ in terms.cues for m in pattern.finditer(text)
+        ]
+        assert _cues(text, terms) == _cues_from(unchecked, text, terms), text
+
+
+def test_byte_fast_paths_equal_the_regexes() -> None:
+    rng = random.Random(7)
+    pool = "AZaz09+/=-_ \n\t.\x00\x01\x0b\x0c\x1f\x7f~é\ufffd"
+    for _ in range(2000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert _control_count(text) == len(_CONTROL.findall(text))
+        if text.isascii():
+            assert text.encode("ascii").translate(None, _B64_JUNK_BYTES) == _B64_JUNK.sub("", text).encode()
