@@ -439,6 +439,20 @@ def _media_type(content_type: object) -> tuple[str, str | None]:
     return main.strip().lower(), charset
 
 
+def _byte_order(charset: str | None, raw: bytes) -> str | None:
+    """UTF-16 / UTF-32 named without a byte order and sent without a BOM (Python's codecs then
+    refuse the bytes): the order the zero bytes of mostly-Latin text show, else big-endian as
+    RFC 2781 says. Any other charset is returned as given."""
+    name = (charset or "").lower().replace("-", "").replace("_", "")
+    if name not in ("utf16", "utf32") or raw.startswith(
+        (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    ):
+        return charset
+    width = 2 if name == "utf16" else 4
+    little = raw[width - 1 :: width].count(0) > raw[::width].count(0)
+    return f"utf-{width * 8}-{'le' if little else 'be'}"
+
+
 def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | None, bool]:
     """Base64 text, at most `budget` bytes decoded; (None, _) when it is not readable text."""
     # Cap before decoding: 4 base64 characters carry 3 bytes; a little slack for line breaks.
@@ -464,10 +478,13 @@ def _decode_data(data: str, charset: str | None, budget: int) -> tuple[str | Non
     if not raw or (b"\x00" in raw and not wide):
         return None, False
     try:
-        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
+        decoder = codecs.getincrementaldecoder(_byte_order(charset, raw) or "utf-8")(errors="replace")
     except LookupError:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(raw, final=not truncated)
+    try:
+        text = decoder.decode(raw, final=not truncated)
+    except UnicodeError:  # a codec that refuses the bytes whatever `errors` says: unreadable, counted
+        return None, False
     if _control_count(text) > max(1, len(text) // 20):
         return None, False
     return text, truncated

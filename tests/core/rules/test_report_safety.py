@@ -56,7 +56,25 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "deep nesting": {"presentedForm": [{"data": [[[[[[[[[[[["x"]]]]]]]]]]]]}]},
     "wrong types": {"conclusion": {"text": 5}, "presentedForm": "text/plain"},
     "url only": {"presentedForm": [{"contentType": "text/plain", "url": "https://example.org/r.txt"}]},
+    "UTF-16 odd bytes, no BOM": {
+        "presentedForm": [
+            {"contentType": "text/plain; charset=utf-16", "data": base64.b64encode(b"\xd8").decode()}
+        ]
+    },
 }
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le", "utf-32-le"])
+def test_wide_text_without_a_byte_order_mark_is_read(call: Call, encoding: str) -> None:
+    """`charset=utf-16` with no BOM (Python's codec refuses it): read in the order the bytes show."""
+    data = base64.b64encode(ACUTE.encode(encoding)).decode()
+    form = [{"contentType": f"text/plain; charset={encoding[:6]}", "data": data}]
+    answer = call(
+        [condition("op", "M81.0", onset="2019-05-01")], reports=[report("wide", presentedForm=form)]
+    )
+    found = answer["cards"][0]["extension"]["vertebral-augmentation-cds/finding"]
+    assert found["fractures"][0]["level"] == "L1"
+    assert "unreadable" not in found
 
 
 @pytest.mark.parametrize("shape", HOSTILE, ids=list(HOSTILE))
