@@ -203,7 +203,7 @@ def _card(
             "topic": dict(texts["source"]["topic"]),
         },
         "overrideReasons": override_reasons(texts, override_group),
-        "extension": {FINDING_EXTENSION: prune_empty(extension)},  # no null / empty members
+        "extension": {FINDING_EXTENSION: extension},  # `finding` is pruned of null / empty members
     }
 
 

@@ -8,12 +8,18 @@ from typing import Any
 def prune_empty(value: Any) -> Any:
     """`value` without null, "", [] or {} members, at any depth (a member emptied by pruning goes too).
 
-    False and 0 are values and stay."""
+    False and 0 are values and stay. Scalars are never descended into (one pass per container)."""
     if isinstance(value, dict):
-        pruned = {k: prune_empty(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if not _empty(v)}
+        kept = {}
+        for key, member in value.items():
+            if isinstance(member, dict | list):
+                member = prune_empty(member)
+            if not _empty(member):
+                kept[key] = member
+        return kept
     if isinstance(value, list):
-        return [v for v in (prune_empty(item) for item in value) if not _empty(v)]
+        items = (prune_empty(item) if isinstance(item, dict | list) else item for item in value)
+        return [item for item in items if not _empty(item)]
     return value
 
 
