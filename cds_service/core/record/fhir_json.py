@@ -283,7 +283,7 @@ def status_counts(concept: CodeableConcept | None, counting: frozenset[str], kno
     return bool(words & counting)
 
 
-def patient_named(reference: str | None) -> str | None:
+def patient_named(reference: object) -> str | None:
     """The patient id a reference plainly names ("Patient/x", an absolute URL, a version), or None."""
     if not isinstance(reference, str) or "Patient/" not in reference:
         return None
@@ -294,32 +294,42 @@ def reference_patient(reference: Reference | None) -> str | None:
     return None if reference is None else patient_named(reference.reference)
 
 
-def _belongs(
-    resource_type: object, resource_id: object, references: Iterable[str | None], patient: str
-) -> bool:
-    if resource_type == "Patient":
-        return resource_id in (None, patient)
-    for reference in references:
-        named = patient_named(reference)
-        if named is not None:
-            return named == patient
-    return True
+def _names_other(reference: object, own: str, patient_id: str) -> bool | None:
+    """True / False when the reference names another patient / this one; None when it names none.
+    The exact "Patient/{id}" most feeds send is answered without splitting the text."""
+    if reference == own:
+        return False
+    named = patient_named(reference)
+    return None if named is None else named != patient_id
 
 
 def belongs_to(view: ResourceView, patient_id: str) -> bool:
     """False only when the resource plainly names another patient (a misrouted prefetch)."""
-    references = (r.reference if r is not None else None for r in (view.subject, view.patient))
-    return _belongs(view.resource_type, view.id, references, patient_id)
+    if view.resource_type == "Patient":
+        return view.id in (None, patient_id)
+    own = "Patient/" + patient_id
+    for reference in (view.subject, view.patient):
+        if (
+            reference is not None
+            and (other := _names_other(reference.reference, own, patient_id)) is not None
+        ):
+            return not other
+    return True
 
 
 def json_belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
     """`belongs_to` for a resource still as JSON: the demo and the CLI split files by patient with
     the rule the reader applies, so a request they build holds what the service would keep."""
-    references = (
-        ref.get("reference") if isinstance(ref, Mapping) else None
-        for ref in (resource.get("subject"), resource.get("patient"))
-    )
-    return _belongs(resource.get("resourceType"), resource.get("id"), references, patient_id)
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") in (None, patient_id)
+    own = "Patient/" + patient_id
+    for reference in (resource.get("subject"), resource.get("patient")):
+        if (
+            isinstance(reference, Mapping)
+            and (other := _names_other(reference.get("reference"), own, patient_id)) is not None
+        ):
+            return not other
+    return True
 
 
 def first(values: Iterable[Any], keep: Callable[[Any], bool] = bool) -> Any:
