@@ -106,6 +106,8 @@ class FractureFinder:
         self.today = today
         self.recent_days = recent_days
         self.lookback = timedelta(days=terminology.parameters.imaging_lookback_days)
+        self._imaging_near: dict[date, bool] = {}
+        """Per date: EHRs repeat one diagnosis per visit, mostly on few dates."""
 
     def assess(self) -> FractureAssessment:
         evidence = [*self._from_conditions(), *self._from_imaging_reasons(), *self.reported]
@@ -130,9 +132,13 @@ class FractureFinder:
         return (self.today - when).days
 
     def _spine_imaging_near(self, when: date | None) -> bool:
-        return when is not None and bool(
-            studies_in_window(self.record.spine_studies, when - self.lookback, self.today)
-        )
+        if when is None:
+            return False
+        near = self._imaging_near.get(when)
+        if near is None:
+            near = bool(studies_in_window(self.record.spine_studies, when - self.lookback, self.today))
+            self._imaging_near[when] = near
+        return near
 
     def _from_conditions(self) -> Iterable[FractureEvidence]:
         for condition in self.record.conditions:
