@@ -3,7 +3,6 @@ the same cards fetched as prefetched, paging, the budget, and every way the serv
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from datetime import date
@@ -15,9 +14,9 @@ import requests
 from flask import Flask
 from support.builders import SCENARIOS, sorted_lists
 from support.fhir_server import FhirTestServer
+from support.fixture_calls import fixture_call
 
 from cds_service.app import create_app
-from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
 from cds_service.hooks.catalogue import REFERRAL, SERVICES
 
 TOKEN = "SECRET-TOKEN-xyz"
@@ -40,12 +39,9 @@ APP = create_app(clock=CLOCK, allow_http_fhir=True, auth="off")
 
 def _scenario(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The scenario's metadata and its full-prefetch request; sets the clock to its asOf."""
-    meta = json.loads((folder / "scenario.json").read_text())
-    CLOCK.today = date.fromisoformat(meta["asOf"])
-    scenario = read_scenario(folder)
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    return meta, hook_request_for(scenario.resources, service, patient_id, context=scenario.context)
+    call = fixture_call(folder)
+    CLOCK.today = call.as_of
+    return call.meta, call.body
 
 
 def _fetching(body: dict[str, Any], server: FhirTestServer, token: str | None = TOKEN) -> dict[str, Any]:

@@ -3,7 +3,6 @@ the patient id or a patient name, whether the call is answered or refused."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import date
@@ -12,15 +11,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from support.builders import FIXTURES
+from support.builders import SCENARIOS
+from support.fixture_calls import fixture_call
 from support.tokens import BASE, Ehr, issuer_file
 
 from cds_service.app import create_app
-from cds_service.demo.scenario import hook_request_for, read_scenario
-from cds_service.hooks.catalogue import SERVICES
 from cds_service.web.logs import JsonFormatter
-
-SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / "scenario.json").exists())
 
 
 def _names(resources: list[dict[str, Any]]) -> set[str]:
@@ -42,8 +38,8 @@ def test_no_log_line_holds_tokens_patient_ids_or_names(
     issuers = issuer_file(tmp_path, {"iss": ehr.iss, "jwks": ehr.jwks})
     clients: dict[date, FlaskClient] = {}  # one app per as-of date, shared by its scenarios
     for folder in SCENARIOS:
-        meta = json.loads((folder / "scenario.json").read_text())
-        as_of = date.fromisoformat(meta["asOf"])
+        call = fixture_call(folder)
+        meta, scenario, service, as_of = call.meta, call.scenario, call.service, call.as_of
         if as_of not in clients:
             app = create_app(
                 clock=lambda as_of=as_of: as_of,
@@ -53,11 +49,8 @@ def test_no_log_line_holds_tokens_patient_ids_or_names(
             )
             clients[as_of] = app.test_client()
         client = clients[as_of]
-        scenario = read_scenario(folder)
-        service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-        (patient,) = [r for r in scenario.resources if r["resourceType"] == "Patient"]
         access_token = f"fhir-access-{uuid.uuid4().hex}"
-        body = hook_request_for(scenario.resources, service, patient["id"], context=scenario.context)
+        body = call.body
         body["fhirServer"] = "https://ehr.example.org/fhir"
         body["fhirAuthorization"] = {
             "access_token": access_token,
@@ -65,7 +58,7 @@ def test_no_log_line_holds_tokens_patient_ids_or_names(
             "scope": "patient/*.read",
         }
         token = ehr.token(f"{BASE}/cds-services/{service.id}")
-        secrets |= {token, token.split(".")[2], access_token, patient["id"], *_names(scenario.resources)}
+        secrets |= {token, token.split(".")[2], access_token, call.patient_id, *_names(scenario.resources)}
         url = f"/cds-services/{service.id}"
         response = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, folder.name

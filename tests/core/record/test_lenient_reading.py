@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.builders import SCENARIOS
+from support.fixture_calls import client_on, fixture_call
 
-from cds_service.app import create_app
 from cds_service.core.record import read_elements
-from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
-from cds_service.hooks.catalogue import SERVICES
+from cds_service.demo.scenario import hook_request_for, read_scenario
 
 FINDING = "vertebral-augmentation-cds/finding"
-_APPS: dict[date, Any] = {}
 
 
 def _answer(folder: Path, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    meta = json.loads((folder / "scenario.json").read_text())
-    as_of = date.fromisoformat(meta["asOf"])
-    scenario = read_scenario(folder)
-    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
-    (patient_id,) = patient_ids(scenario.resources)
-    body = hook_request_for(resources, service, patient_id, context=scenario.context)
-    if as_of not in _APPS:
-        _APPS[as_of] = create_app(clock=lambda: as_of, auth="off", record_cards=False).test_client()
-    response = _APPS[as_of].post(f"/cds-services/{service.id}", json=body)
+    """The fixture's call with `resources` in place of its own (same patient, hook and context)."""
+    call = fixture_call(folder)
+    body = hook_request_for(resources, call.service, call.patient_id, context=call.scenario.context)
+    response = client_on(call.as_of, record_cards=False).post(call.url, json=body)
     assert response.status_code == 200
     cards: list[dict[str, Any]] = response.get_json()["cards"]
     return cards
