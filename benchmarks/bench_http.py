@@ -4,18 +4,14 @@ trivial endpoint of the same app, at a fixed concurrency, measured with wrk."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import requests
+from gunicorn_wrk import serve, wrk
 from records import patient_view_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +31,6 @@ f:close()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _workers_cpu_s(master: int) -> float:
     """User + system CPU seconds of the gunicorn master's children (the workers) so far."""
     total = 0
@@ -57,8 +47,9 @@ def _workers_cpu_s(master: int) -> float:
 def _measure(url: str, script: Path, master: int) -> tuple[float, float, float, float]:
     """requests/s, p50 ms, p99 ms and worker CPU ms per request of one wrk run."""
     before = _workers_cpu_s(master)
-    rps, p50, p99, requests_done = _wrk(url, script)
-    return rps, p50, p99, (_workers_cpu_s(master) - before) * 1000 / max(1, requests_done)
+    run = wrk(url, script, threads=2, connections=CONCURRENCY, seconds=DURATION_S)
+    cpu_ms = (_workers_cpu_s(master) - before) * 1000 / max(1, run.requests)
+    return run.requests_per_s, run.p50_ms, run.p99_ms, cpu_ms
 
 
 def _median_round(rounds: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
@@ -66,52 +57,12 @@ def _median_round(rounds: list[tuple[float, float, float, float]]) -> tuple[floa
     return ordered[len(ordered) // 2]
 
 
-def _wrk(url: str, script: Path) -> tuple[float, float, float, int]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(p: str) -> float:
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return rps, pct("50"), pct("99"), done
-
-
 def run() -> str:
     if shutil.which("wrk") is None:
         return "wrk is not installed (Debian package `wrk`): HTTP benchmark skipped.\n"
-    port = _free_port()
-    env = dict(os.environ, CDS_BIND=f"127.0.0.1:{port}", CDS_AUTH="off", CDS_LOG_LEVEL="WARNING")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:cds_service.serving.gunicorn_config",
-            "--access-logfile",
-            "/dev/null",
-            "benchmarks.bench_app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = dict(os.environ, CDS_AUTH="off", CDS_LOG_LEVEL="WARNING")
+    server, base = serve("benchmarks.bench_app:app", env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/cds-services", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         rows = []
         for size in SIZES:
             body = orjson.dumps(patient_view_request(size, as_of=datetime.now(UTC).date()))

@@ -7,16 +7,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import requests
+from gunicorn_wrk import serve, wrk
 from records import patient_view_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +60,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _lua(tokens: Path, body: Path) -> str:
     names = [*(f"s{code}" for code in STATUSES), "sother"]
     init = "\n".join(f"  {name} = 0" for name in names)
@@ -86,53 +77,15 @@ def _lua(tokens: Path, body: Path) -> str:
     )
 
 
-def _wrk(url: str, script: Path, connections: int) -> tuple[float, float, float, dict[str, int]]:
-    out = subprocess.run(
-        ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(p: str) -> float:
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
+def _load(url: str, script: Path, connections: int) -> tuple[float, float, float, dict[str, int]]:
+    """requests/s, p50 and p99 ms, and responses by status (counted by the Lua script)."""
+    run = wrk(url, script, threads=THREADS, connections=connections, seconds=DURATION_S)
     statuses: dict[str, int] = {}
-    for line in out.splitlines():
+    for line in run.output.splitlines():
         if line.startswith("statuses"):
             for name, count in re.findall(r"s(\w+)=(\d+)", line):
                 statuses[name] = statuses.get(name, 0) + int(count)
-    return rps, pct("50"), pct("99"), {k: v for k, v in statuses.items() if v}
-
-
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:cds_service.serving.gunicorn_config",
-            "--access-logfile",
-            "/dev/null",
-            "cds_service.app:create_app()",
-        ],
-        cwd=ROOT,
-        env={**env, "CDS_BIND": f"127.0.0.1:{port}"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            requests.get(f"{base}/healthz", timeout=1)
-            return server, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    return run.requests_per_s, run.p50_ms, run.p99_ms, {k: v for k, v in statuses.items() if v}
 
 
 def run() -> str:
@@ -162,14 +115,14 @@ def run() -> str:
                     CDS_DATABASE_URL=url,
                     CDS_LOG_LEVEL="WARNING",
                 )
-                server, base = _serve(env)
+                server, base = serve("cds_service.app:create_app()", env)
                 try:
                     for connections in (8, 32):
                         tokens = folder / "tokens.txt"
                         tokens.write_text("\n".join(ehr.token(BASE + PATH, sub=None) for _ in range(12_000)))
                         script = folder / "load.lua"
                         script.write_text(_lua(tokens, folder / "body.json"))
-                        rps, p50, p99, statuses = _wrk(base + PATH, script, connections)
+                        rps, p50, p99, statuses = _load(base + PATH, script, connections)
                         rows.append((backend, connections, rps, p50, p99, statuses))
                 finally:
                     server.terminate()
