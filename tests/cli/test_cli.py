@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from support.builders import ROOT
 from support.cli import NEGATIVE, POSITIVE, spine_cds, spine_cds_process
 from support.fhir_server import FhirTestServer
-from werkzeug.serving import make_server
+from support.threaded import in_thread
 
 from cds_service.app import create_app
 from cds_service.cli.main import main
@@ -122,14 +121,8 @@ def test_try_shows_the_412_when_the_server_refuses_the_token(fhir_server: FhirTe
 def running_service() -> Iterator[str]:
     """The service over real HTTP on a free port, at the positive fixture's date."""
     as_of = date.fromisoformat(POSITIVE_AS_OF)
-    server = make_server(
-        "127.0.0.1", 0, create_app(clock=lambda: as_of, allow_http_fhir=True, auth="off"), threaded=True
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with in_thread(create_app(clock=lambda: as_of, allow_http_fhir=True, auth="off")) as url:
+        yield url
 
 
 def test_try_calls_a_running_service(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.cli import NEGATIVE, POSITIVE, spine_cds, spine_cds_process
 from support.fhir_server import FhirTestServer
-from werkzeug.serving import make_server
+from support.threaded import in_thread
 
 import cds_service.cli.main as cli
 from cds_service.app import create_app
@@ -106,12 +105,8 @@ def test_as_of_with_a_running_service_says_what_to_do_instead(fhir_server: FhirT
 @pytest.fixture
 def https_only_service() -> Iterator[str]:
     """A running service as deployed: plain-http FHIR servers refused."""
-    server = make_server("127.0.0.1", 0, create_app(auth="off", database_url="sqlite://"), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with in_thread(create_app(auth="off", database_url="sqlite://")) as url:
+        yield url
 
 
 def test_try_412_not_https_hints_at_the_setting(fhir_server: FhirTestServer, https_only_service: str) -> None:

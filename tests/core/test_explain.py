@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from support.builders import FIXTURES, SCENARIOS
 from support.fhir_server import FhirTestServer
 from support.fixture_calls import client_on
-from werkzeug.serving import make_server
+from support.threaded import in_thread
 
 from cds_service.app import create_app
 from cds_service.cli.main import main
@@ -244,12 +243,8 @@ def production_service() -> Iterator[str]:
     app = create_app(
         clock=lambda: as_of, allow_http_fhir=True, auth="off", database_url="sqlite://", record_cards=False
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -264,12 +259,8 @@ def demo_service() -> Iterator[str]:
         record_cards=False,
         demo=True,
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    with in_thread(app) as url:
+        yield url
 
 
 def test_try_explain_through_a_demo_mode_service(
