@@ -6,14 +6,17 @@ gives 412, optional data that cannot be had is named in `RecordData.unavailable`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict
+from functools import cache
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
 import msgspec
 import orjson
 
-from cds_service.hooks.request import HookRequest
+from cds_service.core.record import view_type_of
+from cds_service.core.record.fhir_json import ResourceView
+from cds_service.hooks.request import HookRequest, parse_hook_body
 from cds_service.web.metrics import record_fhir_fetch
 from cds_service.web.responses import CdsError
 
@@ -147,13 +150,93 @@ def _fast_page(value: msgspec.Raw, resource_type: str) -> Page | None:
     return Page([value])
 
 
+_CANDIDATE_TYPES = (msgspec.Raw, dict, ResourceView)
+
+
 def keep_resources(candidates: list[Any], query: PrefetchQuery) -> list[Any]:
     """Everything that may be a resource; the core reader checks type and patient (one place)."""
-    return [c for c in candidates if isinstance(c, msgspec.Raw | dict)]
+    return [c for c in candidates if isinstance(c, _CANDIDATE_TYPES)]
+
+
+V = TypeVar("V")
+
+
+class _TypedEntry(msgspec.Struct, Generic[V]):
+    resource: V | msgspec.UnsetType = msgspec.UNSET
+
+
+class TypedBundle(msgspec.Struct, Generic[V], tag_field="resourceType", tag="Bundle"):
+    """A prefetch Bundle decoded with the body, its resources straight into the reader's views."""
+
+    entry: list[_TypedEntry[V]] = []
+    link: Any = None
+
+
+def _is_read(query: PrefetchQuery) -> bool:
+    """A `Type/{{id}}` read answers one resource; a search answers a Bundle."""
+    return "?" not in query.template
+
+
+@cache
+def _typed_body_decoder(
+    keys: tuple[tuple[str, str, bool], ...],
+) -> Callable[[bytes], dict[str, Any]] | None:
+    """One decoder for the whole request body (envelope, prefetch Bundles and their resources in
+    one pass, ~2x faster than decoding each slice on its own); None when a type has no view."""
+    fields: dict[str, Any] = {}
+    for key, resource_type, single in keys:
+        view = view_type_of(resource_type)
+        if view is None:
+            return None
+        fields[key] = (view if single else TypedBundle[view]) | None  # type: ignore[valid-type]
+    typed_dict: Any = TypedDict  # built at run time from the service's keys, out of mypy's sight
+    prefetch = typed_dict("_TypedPrefetch", fields, total=False)
+    envelope = typed_dict(
+        "_TypedEnvelope",
+        {
+            "hook": Any,
+            "hookInstance": Any,
+            "context": Any,
+            "fhirServer": Any,
+            "fhirAuthorization": Any,
+            "prefetch": prefetch,
+        },
+        total=False,
+    )
+    decoder: Callable[[bytes], dict[str, Any]] = msgspec.json.Decoder(envelope).decode
+    return decoder
+
+
+def read_hook_body(raw: bytes, prefetch: Mapping[str, PrefetchQuery]) -> Any:
+    """The request body, with its prefetch decoded into the reader's views in the same pass when
+    every value is well-formed (the common case). Anything odd (a resource the strict decode
+    refuses, an OperationOutcome, a read answered by a Bundle) takes the careful path instead:
+    raw slices read one by one, leniently, exactly as if the fast path did not exist."""
+    keys = tuple((key, q.resource_type, _is_read(q)) for key, q in prefetch.items())
+    decode = _typed_body_decoder(keys) if raw else None
+    if decode is not None:
+        try:
+            body = decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            body = None
+        if body is not None and all(
+            not isinstance(value, ResourceView) or value.resource_type == prefetch[key].resource_type
+            for key, value in body.get("prefetch", {}).items()
+        ):
+            return body
+    return parse_hook_body(raw)
+
+
+def _typed_page(value: TypedBundle[Any] | ResourceView) -> Page:
+    if isinstance(value, ResourceView):
+        return Page([value])
+    return Page([e.resource for e in value.entry if e.resource is not msgspec.UNSET], _next_link(value.link))
 
 
 def prefetch_page(value: Any, query: PrefetchQuery) -> Page | None:
     """One prefetch value as a Page; None when it must count as missing (an OperationOutcome)."""
+    if isinstance(value, TypedBundle | ResourceView):
+        return _typed_page(value)
     if isinstance(value, msgspec.Raw):
         fast = _fast_page(value, query.resource_type)
         if fast is not None:

@@ -15,7 +15,8 @@ from cds_service.core.card_builder import CardJson
 from cds_service.core.explain import Trace
 from cds_service.hooks.catalogue import ServiceDefinition
 from cds_service.hooks.handlers import HookCall
-from cds_service.hooks.request import HookRequest, parse_hook_body, parse_hook_request
+from cds_service.hooks.prefetch import read_hook_body
+from cds_service.hooks.request import HookRequest, parse_hook_request
 from cds_service.runtime import Runtime, runtime
 from cds_service.web.body import request_body
 from cds_service.web.metrics import record_card
@@ -55,7 +56,7 @@ def call_service(service_id: str) -> Response:
     service = rt.services.get(service_id)
     if service is None:
         raise CdsError(404, "not-found", "unknown CDS service")
-    hook_request = parse_hook_request(parse_hook_body(request_body()), service)
+    hook_request = parse_hook_request(read_hook_body(request_body(), service.prefetch), service)
     caller = g.get("caller")
     if isinstance(caller, Caller) and caller.fhir_servers is not None:
         hook_request = dataclasses.replace(hook_request, allowed_fhir_origins=caller.fhir_servers)

@@ -67,6 +67,7 @@ class PatientRecord:
 
 
 Reader = Callable[[Any, Reading], Any]
+_NOTHING_BAD: frozenset[str] = frozenset()
 
 _DECODERS: dict[str, ViewDecoder] = {
     "Patient": ViewDecoder(PatientView),
@@ -79,6 +80,13 @@ _DECODERS: dict[str, ViewDecoder] = {
     "ServiceRequest": ViewDecoder(ServiceRequestView),
     "DiagnosticReport": ViewDecoder(DiagnosticReportView),
 }
+
+
+def view_type_of(resource_type: str) -> type[ResourceView] | None:
+    """The typed view a resource type is read into (None: a type the rules do not read). The shell
+    may decode a well-formed request body straight into these; the reader takes such views as is."""
+    decoder = _DECODERS.get(resource_type)
+    return decoder.view_type if decoder is not None else None
 
 
 def read_elements(resource_type: str) -> frozenset[str]:
@@ -94,22 +102,28 @@ def _views(
     record: PatientRecord,
     trace: Trace | None = None,
 ) -> Iterable[tuple[ResourceView, frozenset[str]]]:
-    """Decoded views of one type that belong to the patient; other patients' are counted."""
+    """Decoded views of one type that belong to the patient; other patients' are counted. Items are
+    raw slices, dicts, or views the shell already decoded strictly with the body (nothing bad)."""
     decoder = _DECODERS[resource_type]
+    view_type = decoder.view_type
     for index, item in enumerate(resources.get(resource_type, ())):
-        decoded = decoder.decode(item, resource_type)
-        if decoded is None:
-            record.skipped[f"{resource_type} not-a-{resource_type}"] += 1
-            if trace is not None:
-                trace.set_aside(f"{resource_type} entry {index + 1}", f"not a {resource_type}")
-            continue
-        view: ResourceView = decoded.view
+        if type(item) is view_type and item.resource_type == resource_type:
+            view: ResourceView = item
+            bad = _NOTHING_BAD
+        else:
+            decoded = None if type(item) is view_type else decoder.decode(item, resource_type)
+            if decoded is None:
+                record.skipped[f"{resource_type} not-a-{resource_type}"] += 1
+                if trace is not None:
+                    trace.set_aside(f"{resource_type} entry {index + 1}", f"not a {resource_type}")
+                continue
+            view, bad = decoded.view, decoded.bad
         if patient_id is not None and not belongs_to(view, patient_id):
             record.skipped[f"{resource_type} other-patient"] += 1
             if trace is not None:
                 trace.set_aside(view.ref, "other patient")
             continue
-        yield view, decoded.bad
+        yield view, bad
 
 
 def _read_all(
