@@ -216,8 +216,20 @@ class Terminology:
         return merged
 
     def meaning_of_concept(self, concept: Any) -> CodeMeaning | None:
-        """Merged meaning of a typed CodeableConcept's codings."""
-        return self.meaning_of_codings(concept.coding) if concept is not None else None
+        """Merged meaning of a typed CodeableConcept's codings. The reader asks this of every coded
+        resource, most of them unknown codes already seen: those are answered from the cache here."""
+        if concept is None:
+            return None
+        cache = self._cache
+        merged: CodeMeaning | None = None
+        for coding in concept.coding:
+            try:
+                found = cache[(coding.system, coding.code)]
+            except KeyError:
+                found = self.meaning(coding.system, coding.code)
+            if found is not None:
+                merged = found.merge(merged)
+        return merged
 
     def text_matches(self, valueset_id: str, text: str) -> bool:
         return any(p.search(text) for p in self.valuesets[valueset_id].text_patterns)
