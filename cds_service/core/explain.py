@@ -49,7 +49,7 @@ def detail_text(detail: object) -> str:
     if isinstance(detail, date):
         return detail.isoformat()
     codings = getattr(detail, "coding", None)
-    if isinstance(codings, list):  # a CodeableConcept: its codes only (its text is the record's words)
+    if isinstance(codings, list | tuple):  # a CodeableConcept: its codes, not its text (record words)
         return codes_text(codings) or "(text only)"
     if isinstance(detail, (frozenset, set, list, tuple)):
         return ", ".join(sorted(str(d) for d in detail))
@@ -90,7 +90,7 @@ class Trace:
 
     def note_codes(self, ref: str, concept: object) -> None:
         codings = getattr(concept, "coding", None)
-        if isinstance(codings, list) and ref not in self.codes:
+        if isinstance(codings, list | tuple) and ref not in self.codes:
             found = codes_text(codings)
             if found:
                 self.codes[ref] = found

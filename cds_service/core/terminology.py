@@ -203,7 +203,7 @@ class Terminology:
 
     def meaning_of_codings(self, codings: object) -> CodeMeaning | None:
         """Merged meaning of a `coding` array (typed Codings or raw dicts); tolerant of any shape."""
-        if not isinstance(codings, list):
+        if not isinstance(codings, list | tuple):
             return None
         merged: CodeMeaning | None = None
         for coding in codings:

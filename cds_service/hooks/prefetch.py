@@ -161,11 +161,11 @@ def keep_resources(candidates: list[Any], query: PrefetchQuery) -> list[Any]:
 V = TypeVar("V")
 
 
-class _TypedEntry(msgspec.Struct, Generic[V]):
+class _TypedEntry(msgspec.Struct, Generic[V], gc=False):
     resource: V | msgspec.UnsetType = msgspec.UNSET
 
 
-class TypedBundle(msgspec.Struct, Generic[V], tag_field="resourceType", tag="Bundle"):
+class TypedBundle(msgspec.Struct, Generic[V], tag_field="resourceType", tag="Bundle", gc=False):
     """A prefetch Bundle decoded with the body, its resources straight into the reader's views."""
 
     entry: list[_TypedEntry[V]] = []

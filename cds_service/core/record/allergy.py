@@ -12,7 +12,7 @@ from cds_service.core.record.fhir_json import CodeableConcept, ResourceView, sta
 from cds_service.core.record.reading import Reading, UnreadableError
 
 
-class Reaction(msgspec.Struct, frozen=True):
+class Reaction(msgspec.Struct, frozen=True, gc=False):
     substance: CodeableConcept | None = None
 
 
@@ -20,7 +20,7 @@ class AllergyView(ResourceView, kw_only=True):
     clinical_status: CodeableConcept | None = None
     verification_status: CodeableConcept | None = None
     code: CodeableConcept | None = None
-    reaction: list[Reaction] = []
+    reaction: tuple[Reaction, ...] = ()
     onset_date_time: str | None = None
     recorded_date: str | None = None
 

@@ -28,14 +28,14 @@ from cds_service.core.terminology import CodeMeaning
 
 class DiagnosticReportView(ResourceView, kw_only=True):
     status: str | None = None
-    category: list[CodeableConcept] = []
+    category: tuple[CodeableConcept, ...] = ()
     code: CodeableConcept | None = None
     effective_date_time: str | None = None
     effective_period: Period | None = None
     issued: str | None = None
     conclusion: Any = None
-    conclusion_code: list[CodeableConcept] = []
-    presented_form: list[Any] = []
+    conclusion_code: tuple[CodeableConcept, ...] = ()
+    presented_form: tuple[Any, ...] = ()
 
     IDENTIFYING: ClassVar[frozenset[str]] = frozenset({"category", "code"})
     ESSENTIAL: ClassVar[frozenset[str]] = frozenset(

@@ -16,34 +16,34 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 
 
-class Coding(msgspec.Struct, frozen=True):
+class Coding(msgspec.Struct, frozen=True, gc=False):
     system: str | None = None
     code: str | None = None
     display: str | None = None
 
 
-class CodeableConcept(msgspec.Struct, frozen=True):
-    coding: list[Coding] = []
+class CodeableConcept(msgspec.Struct, frozen=True, gc=False):
+    coding: tuple[Coding, ...] = ()
     text: str | None = None
 
 
-class Reference(msgspec.Struct, frozen=True):
+class Reference(msgspec.Struct, frozen=True, gc=False):
     reference: str | None = None
     display: str | None = None
 
 
-class Period(msgspec.Struct, frozen=True):
+class Period(msgspec.Struct, frozen=True, gc=False):
     start: str | None = None
     end: str | None = None
 
 
-class Quantity(msgspec.Struct, frozen=True):
+class Quantity(msgspec.Struct, frozen=True, gc=False):
     value: float | None = None
     unit: str | None = None
     code: str | None = None
 
 
-class ResourceView(msgspec.Struct, rename="camel", kw_only=True):
+class ResourceView(msgspec.Struct, rename="camel", kw_only=True, gc=False):
     """Base of every typed view: the elements used to place a resource and to name it."""
 
     resource_type: str
@@ -170,7 +170,7 @@ def repair_concept(value: object, as_status: bool = False) -> CodeableConcept | 
     items = codings if isinstance(codings, list) else [codings] if isinstance(codings, Mapping) else []
     text = value.get("text")
     return CodeableConcept(
-        [c for c in (repair_coding(i) for i in items) if c is not None],
+        tuple(c for c in (repair_coding(i) for i in items) if c is not None),
         text if isinstance(text, str) else None,
     )
 
@@ -192,8 +192,8 @@ def _repair(value: object, hint: Any, as_status: bool, whole: bool = False) -> A
             return _BAD
         ref, display = value.get("reference"), value.get("display")
         return Reference(ref if isinstance(ref, str) else None, display if isinstance(display, str) else None)
-    if origin is list:
-        (item_type,) = typing.get_args(target)
+    if origin is tuple:  # the views' repeated elements: tuple[X, ...]
+        item_type = typing.get_args(target)[0]
         items = value if isinstance(value, list) else [value] if isinstance(value, Mapping) else None
         if items is None:
             return _BAD
@@ -207,7 +207,7 @@ def _repair(value: object, hint: Any, as_status: bool, whole: bool = False) -> A
             fixed = _repair(item, item_type, as_status=False)
             if fixed is not _BAD:
                 kept.append(fixed)
-        return kept
+        return tuple(kept)
     if whole:
         return _BAD
     if isinstance(target, type) and issubclass(target, msgspec.Struct) and isinstance(value, Mapping):

@@ -20,7 +20,7 @@ from cds_service.core.record.reading import Reading, UnreadableError
 from cds_service.core.terminology import CodeMeaning
 
 
-class Series(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
+class Series(msgspec.Struct, rename="camel", kw_only=True, frozen=True, gc=False):
     body_site: Coding | None = None
     modality: Coding | None = None
     description: str | None = None
@@ -30,10 +30,10 @@ class ImagingStudyView(ResourceView, kw_only=True):
     status: str | None = None
     started: str | None = None
     description: str | None = None
-    modality: list[Coding] = []
-    procedure_code: list[CodeableConcept] = []
-    reason_code: list[CodeableConcept] = []
-    series: list[Series] = []
+    modality: tuple[Coding, ...] = ()
+    procedure_code: tuple[CodeableConcept, ...] = ()
+    reason_code: tuple[CodeableConcept, ...] = ()
+    series: tuple[Series, ...] = ()
 
     IDENTIFYING: ClassVar[frozenset[str]] = frozenset({"procedureCode", "series", "reasonCode"})
     ESSENTIAL: ClassVar[frozenset[str]] = frozenset({"status", "started"})

@@ -508,7 +508,7 @@ def extract_report_text(conclusion: object, presented_form: object, limit: int =
     attachments: Sequence[object]
     if isinstance(presented_form, dict):
         attachments = [presented_form]
-    elif isinstance(presented_form, list):
+    elif isinstance(presented_form, list | tuple):
         attachments = presented_form
     else:
         attachments = []
