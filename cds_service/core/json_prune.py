@@ -12,16 +12,23 @@ def prune_empty(value: Any) -> Any:
     if isinstance(value, dict):
         kept = {}
         for key, member in value.items():
+            if member is None or member == "":
+                continue
             if isinstance(member, dict | list):
                 member = prune_empty(member)
-            if not _empty(member):
-                kept[key] = member
+                if not member:
+                    continue
+            kept[key] = member
         return kept
     if isinstance(value, list):
-        items = (prune_empty(item) if isinstance(item, dict | list) else item for item in value)
-        return [item for item in items if not _empty(item)]
+        items = []
+        for item in value:
+            if item is None or item == "":
+                continue
+            if isinstance(item, dict | list):
+                item = prune_empty(item)
+                if not item:
+                    continue
+            items.append(item)
+        return items
     return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | dict) and not value)

@@ -170,6 +170,9 @@ class Terminology:
     _patterns: dict[str, list[tuple[re.Pattern[str], CodeMeaning]]] = field(default_factory=dict)
     _cache: dict[tuple[str, str], CodeMeaning | None] = field(default_factory=dict)
     _level_codings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    text_meanings: dict[tuple[str, bool], CodeMeaning | None] = field(default_factory=dict)
+    """What free texts (study descriptions, body-site words) were read to mean, kept across calls:
+    a site's records repeat the same few texts. Filled by the reader, bounded there."""
 
     _CACHE_LIMIT = 200_000
 

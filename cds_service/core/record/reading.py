@@ -21,6 +21,11 @@ from cds_service.core.terminology import LEVELS, CodeMeaning, Terminology
 _LEVEL_TEXT = re.compile(r"\b(T|Th|L)\s?-?(\d{1,2})\b", re.IGNORECASE)
 
 
+_TEXT_CACHE_LIMIT = 20_000
+_TEXT_CACHE_LONGEST = 200
+"""Texts remembered across calls: at most this many, of at most this many characters (a few MB)."""
+
+
 class UnreadableError(Exception):
     """A resource that matters but whose needed element cannot be read (§1a)."""
 
@@ -61,7 +66,7 @@ class Reading:
         # Real records repeat themselves (one diagnosis per visit): the same body site or status
         # is worked out once per call.
         self._sites: dict[tuple[object, ...], CodeMeaning | None] = {}
-        self._texts: dict[tuple[str, bool], CodeMeaning | None] = {}
+        self._texts = terminology.text_meanings  # shared by every call: a pure function of the text
 
     def aside(self, view: ResourceView, reason: str, detail: object = None) -> None:
         """A reader's `return None` (the resource does not count), said to the trace when there is one."""
@@ -89,7 +94,7 @@ class Reading:
         if key in self._texts:
             return self._texts[key]
         found = self._text_meaning(joined, with_level)
-        if len(self._texts) < 4096:
+        if len(self._texts) < _TEXT_CACHE_LIMIT and len(joined) <= _TEXT_CACHE_LONGEST:
             self._texts[key] = found
         return found
 
