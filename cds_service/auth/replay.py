@@ -10,7 +10,6 @@ so nothing is left to scan on the hot path."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
@@ -54,9 +53,6 @@ class ReplayCache:
         self._outage = False
         self._next_try = float("-inf")
         self.evicted = 0
-        # SQLite has one write lock per file: this process's threads take turns here instead of in
-        # SQLite's busy handler, which sleeps up to 100 ms a time (only other processes wait there).
-        self._write_turn = threading.Lock() if database.backend == "sqlite" else contextlib.nullcontext()
 
     @property
     def in_outage(self) -> bool:
@@ -72,7 +68,7 @@ class ReplayCache:
         try:
             if not self.database.ensure_schema():
                 raise ConnectionError("schema not ready")
-            with self._write_turn, self.database.engine.begin() as connection:
+            with self.database.write_turn(), self.database.engine.begin() as connection:
                 if self._outage:
                     self._recover(connection)
                 self._purge(connection)

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cds_service.serving.worker import assign_slot, release_slot
+
 bind = os.environ.get("CDS_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("CDS_WORKERS", multiprocessing.cpu_count()))
 # gthread, except that a request is read whole in the event loop before a thread takes it: slow
@@ -53,14 +55,17 @@ def on_starting(server: Any) -> None:
 def pre_fork(server: Any, worker: Any) -> None:
     """The preloaded app (value sets, templates, modules) moves to the permanent generation before
     each fork: the workers' garbage collector never scans it again (fewer pauses per call) and
-    copy-on-write pages stay shared."""
+    copy-on-write pages stay shared. The worker gets its slot in the connection table."""
     gc.freeze()
+    assign_slot(server, worker)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A dead worker's live gauges must not be reported any more (its counters stay counted)."""
+    """A dead worker's live gauges must not be reported any more (its counters stay counted), and
+    its slot in the connection table is free again."""
     from prometheus_client import multiprocess
 
+    release_slot(worker)
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 

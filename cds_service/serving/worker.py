@@ -7,14 +7,22 @@ process) collects the request head and its body (Content-Length, or chunked up t
 chunk) first, and only a complete request, or one that is plainly too large or badly framed (the
 app then answers 413 / 400 at once), takes a thread. A request not complete within
 `CDS_REQUEST_READ_SECONDS` is dropped; waiting costs a socket, never a thread.
+
+Workers also share out the connections: EHRs keep connections open, and Linux wakes the same
+waiting worker first, so one worker ended up holding most of them (26 of 32 measured) while the
+other idled, doubling latency for the crowded worker's clients. Each worker publishes its open
+connection count in a small shared-memory table (a slot per live worker, handed out by the master);
+a worker accepts only while it holds no more connections than the least loaded live worker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import selectors
 import socket
+import struct
 import time
 from collections import deque
 from functools import partial
@@ -25,6 +33,44 @@ from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-
 MAX_HEAD_BYTES = 64 * 1024
 READ_SECONDS = float(os.environ.get("CDS_REQUEST_READ_SECONDS", "30"))
 MAX_BODY_BYTES = int(os.environ.get("CDS_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+
+
+MAX_WORKERS = 256
+_FREE = -1
+_SLOT = struct.Struct("q")
+# Anonymous shared memory made in the master (which imports the worker class before forking), so
+# every worker sees the same table. -1: no live worker in that slot.
+_connections = mmap.mmap(-1, _SLOT.size * MAX_WORKERS)
+_connections.write(_SLOT.pack(_FREE) * MAX_WORKERS)
+
+
+def _publish(slot: int, count: int) -> None:
+    _SLOT.pack_into(_connections, slot * _SLOT.size, count)
+
+
+def _published() -> list[int]:
+    return [c for (c,) in _SLOT.iter_unpack(_connections)]
+
+
+def assign_slot(server: Any, worker: Any) -> None:
+    """Master, before a fork: the lowest slot no live worker holds (gunicorn's pre_fork hook)."""
+    taken = {getattr(w, "cds_slot", None) for w in server.WORKERS.values()}
+    worker.cds_slot = next((i for i in range(MAX_WORKERS) if i not in taken), None)
+    if worker.cds_slot is not None:
+        _publish(worker.cds_slot, 0)
+
+
+def release_slot(worker: Any) -> None:
+    """Master, after a worker exited (gunicorn's child_exit hook): its connections are gone."""
+    slot = getattr(worker, "cds_slot", None)
+    if slot is not None:
+        _publish(slot, _FREE)
+
+
+def may_accept(mine: int, published: list[int], slot: int) -> bool:
+    """Accept while no other live worker holds fewer connections than this one."""
+    others = [c for i, c in enumerate(published) if i != slot and c != _FREE]
+    return not others or mine <= min(others)
 
 
 def _chunked_done(body: bytes | bytearray) -> bool | None:
@@ -80,9 +126,32 @@ class ReadAheadConn(TConn):  # type: ignore[misc]
 
 
 class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
+    cds_slot: int | None = None
+
     def init_process(self) -> None:
         self.reading: deque[ReadAheadConn] = deque()
         super().init_process()
+
+    @property
+    def worker_connections(self) -> int:
+        """gthread's event loop reads this before every wait to decide whether to poll the
+        listener: here it is also where the connection count is published and shared out."""
+        limit = self._connection_limit
+        slot = self.cds_slot
+        if slot is None or not self.alive:
+            return limit
+        _publish(slot, self.nr_conns)
+        return limit if may_accept(self.nr_conns, _published(), slot) else self.nr_conns
+
+    @worker_connections.setter
+    def worker_connections(self, value: int) -> None:
+        self._connection_limit = value
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """Stopping: no longer a worker the others should leave new connections to."""
+        if self.cds_slot is not None:
+            _publish(self.cds_slot, _FREE)
+        super().handle_exit(sig, frame)
 
     def accept(self, listener: socket.socket) -> None:
         try:
