@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import utc_now
 from cds_service.store.database import Database
-from cds_service.store.sql import insert_new_row, insert_new_rows
+from cds_service.store.sql import insert_new_row, insert_new_row_now, insert_new_rows
 from cds_service.store.tables import seen_jti
 from cds_service.web.metrics import record_database_outage, record_replay_check, record_replay_memory
 
@@ -53,6 +53,12 @@ class ReplayCache:
         self._outage = False
         self._next_try = float("-inf")
         self.evicted = 0
+        # The fast insert runs on a driver connection: the driver's own errors mean an outage too.
+        driver_error = getattr(database.engine.dialect.dbapi, "Error", None)
+        driver = (
+            (driver_error,) if isinstance(driver_error, type) and issubclass(driver_error, Exception) else ()
+        )
+        self._errors: tuple[type[Exception], ...] = (SQLAlchemyError, ConnectionError, *driver)
 
     @property
     def in_outage(self) -> bool:
@@ -68,12 +74,17 @@ class ReplayCache:
         try:
             if not self.database.ensure_schema():
                 raise ConnectionError("schema not ready")
-            with self.database.write_turn(), self.database.engine.begin() as connection:
-                if self._outage:
-                    self._recover(connection)
-                self._purge(connection)
-                fresh = insert_new_row(connection, seen_jti, {"key": key, "expires_at": expires_at})
-        except (SQLAlchemyError, ConnectionError) as error:
+            row = {"key": key, "expires_at": expires_at}
+            with self.database.write_turn():
+                if self._outage or self._purge_due():
+                    with self.database.engine.begin() as connection:
+                        if self._outage:
+                            self._recover(connection)
+                        self._purge(connection)
+                        fresh = insert_new_row(connection, seen_jti, row)
+                else:  # every other call: the insert alone, on the driver connection
+                    fresh = insert_new_row_now(self.database.engine, seen_jti, row)
+        except self._errors as error:
             self._enter_outage(type(error).__name__)
             return self._first_use_in_memory(key, expires_at)
         record_replay_check("database")
@@ -102,11 +113,13 @@ class ReplayCache:
         record_replay_memory(0)
         log.info("replay cache back in the database", extra={"carried_over": len(rows)})
 
+    def _purge_due(self) -> bool:
+        return time.monotonic() - self._last_purge >= self.purge_every
+
     def _purge(self, connection: Connection) -> None:
-        now = time.monotonic()
-        if now - self._last_purge < self.purge_every:
+        if not self._purge_due():
             return
-        self._last_purge = now
+        self._last_purge = time.monotonic()
         connection.execute(delete(seen_jti).where(seen_jti.c.expires_at < utc_now()))
 
     def _first_use_in_memory(self, key: str, expires_at: datetime) -> bool:
