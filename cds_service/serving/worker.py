@@ -25,6 +25,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -35,9 +36,10 @@ READ_SECONDS = float(os.environ.get("CDS_REQUEST_READ_SECONDS", "30"))
 MAX_BODY_BYTES = int(os.environ.get("CDS_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 
 
-MAX_WORKERS = 256
+MAX_WORKERS = 64
 _FREE = -1
 _SLOT = struct.Struct("q")
+_TABLE = struct.Struct(f"{MAX_WORKERS}q")
 # Anonymous shared memory made in the master (which imports the worker class before forking), so
 # every worker sees the same table. -1: no live worker in that slot.
 _connections = mmap.mmap(-1, _SLOT.size * MAX_WORKERS)
@@ -48,16 +50,18 @@ def _publish(slot: int, count: int) -> None:
     _SLOT.pack_into(_connections, slot * _SLOT.size, count)
 
 
-def _published() -> list[int]:
-    return [c for (c,) in _SLOT.iter_unpack(_connections)]
+def _published() -> tuple[int, ...]:
+    return _TABLE.unpack_from(_connections)  # one C call: read before every wait of the event loop
 
 
 def assign_slot(server: Any, worker: Any) -> None:
-    """Master, before a fork: the lowest slot no live worker holds (gunicorn's pre_fork hook)."""
+    """Master, before a fork: the lowest slot no live worker holds (gunicorn's pre_fork hook). It
+    stays free until the worker's event loop runs and publishes its count: nobody waits for a
+    worker that is still starting."""
     taken = {getattr(w, "cds_slot", None) for w in server.WORKERS.values()}
     worker.cds_slot = next((i for i in range(MAX_WORKERS) if i not in taken), None)
     if worker.cds_slot is not None:
-        _publish(worker.cds_slot, 0)
+        _publish(worker.cds_slot, _FREE)
 
 
 def release_slot(worker: Any) -> None:
@@ -67,10 +71,10 @@ def release_slot(worker: Any) -> None:
         _publish(slot, _FREE)
 
 
-def may_accept(mine: int, published: list[int], slot: int) -> bool:
+def may_accept(mine: int, published: Sequence[int], slot: int) -> bool:
     """Accept while no other live worker holds fewer connections than this one."""
-    others = [c for i, c in enumerate(published) if i != slot and c != _FREE]
-    return not others or mine <= min(others)
+    fewest = min((c for i, c in enumerate(published) if c != _FREE and i != slot), default=None)
+    return fewest is None or mine <= fewest
 
 
 def _chunked_done(body: bytes | bytearray) -> bool | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +36,8 @@ def test_the_master_hands_out_free_slots_and_takes_them_back() -> None:
     assign_slot(server, second)
     server.WORKERS[2] = second
     assert (first.cds_slot, second.cds_slot) == (0, 1)
-    assert worker._published()[:2] == [0, 0]
+    assert worker._published()[:2] == (-1, -1)  # free until each worker's event loop publishes
+    worker._publish(first.cds_slot, 3)
     release_slot(first)
     del server.WORKERS[1]
     assert worker._published()[0] == -1
@@ -69,6 +71,12 @@ def test_two_workers_share_kept_alive_connections_evenly() -> None:
     with serve(demo=False, env={"CDS_WORKERS": "2"}) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
         children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        pids: list[int] = []
+        for _ in range(200):  # ready means one worker answers: wait for the second to boot too
+            pids = [int(p) for p in children.read_text().split()]
+            if len(pids) == 2 and all(f"Booting worker with pid: {p}" in server.log() for p in pids):
+                break
+            time.sleep(0.1)
         connections = []
         try:
             for _ in range(16):  # one after another, each kept open after its answer
@@ -78,7 +86,6 @@ def test_two_workers_share_kept_alive_connections_evenly() -> None:
                 response.read()
                 assert response.status == 200
                 connections.append(connection)
-            pids = [int(p) for p in children.read_text().split()]
             assert len(pids) == 2
             per_worker = _established_by_pid(port, pids)
             assert sum(per_worker.values()) == 16
