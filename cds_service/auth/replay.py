@@ -18,7 +18,6 @@ from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy import Connection, delete
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import utc_now
 from cds_service.store.database import Database
@@ -53,12 +52,7 @@ class ReplayCache:
         self._outage = False
         self._next_try = float("-inf")
         self.evicted = 0
-        # The fast insert runs on a driver connection: the driver's own errors mean an outage too.
-        driver_error = getattr(database.engine.dialect.dbapi, "Error", None)
-        driver = (
-            (driver_error,) if isinstance(driver_error, type) and issubclass(driver_error, Exception) else ()
-        )
-        self._errors: tuple[type[Exception], ...] = (SQLAlchemyError, ConnectionError, *driver)
+        self._errors: tuple[type[Exception], ...] = (*database.errors, ConnectionError)
 
     @property
     def in_outage(self) -> bool:

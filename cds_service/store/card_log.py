@@ -23,12 +23,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.clock import utc_now
 from cds_service.core.card_builder import FINDING_EXTENSION
 from cds_service.store.database import Database
-from cds_service.store.sql import insert_new_rows
+from cds_service.store.sql import insert_rows_now
 from cds_service.store.tables import issued_cards
 
 log = logging.getLogger("cds_service.store")
@@ -152,15 +151,15 @@ class CardRecorder:
     def _write(self, batch: list[IssuedCard]) -> None:
         rows = [vars(card).copy() for card in batch]  # its fields, without asdict's deep copies
         attempts = 0
+        failures: tuple[type[Exception], ...] = (*self.database.errors, ConnectionError)
         while True:
             attempts += 1
             try:
                 if not self.database.ensure_schema():
                     raise ConnectionError("schema not ready")
-                with self.database.engine.begin() as connection:
-                    insert_new_rows(connection, issued_cards, rows)
+                insert_rows_now(self.database.engine, issued_cards, rows)
                 return
-            except (SQLAlchemyError, ConnectionError) as error:
+            except failures as error:
                 # Five minutes away, or told to give up: these rows are dropped (and counted).
                 if attempts * self.retry_seconds >= 300 or self._giving_up.is_set():
                     self.dropped += len(rows)

@@ -91,6 +91,14 @@ class Database:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """What a failing database raises: SQLAlchemy's errors, and the driver's own where a store
+        writes on a driver connection (store/sql.py)."""
+        driver = getattr(self.engine.dialect.dbapi, "Error", None)
+        own = (driver,) if isinstance(driver, type) and issubclass(driver, Exception) else ()
+        return (SQLAlchemyError, *own)
+
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:
         """SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
