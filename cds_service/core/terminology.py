@@ -204,20 +204,6 @@ class Terminology:
             self._cache[key] = found
         return found
 
-    def meaning_of_codings(self, codings: object) -> CodeMeaning | None:
-        """Merged meaning of a `coding` array (typed Codings or raw dicts); tolerant of any shape."""
-        if not isinstance(codings, list | tuple):
-            return None
-        merged: CodeMeaning | None = None
-        for coding in codings:
-            if isinstance(coding, dict):
-                found = self.meaning(coding.get("system"), coding.get("code"))
-            else:
-                found = self.meaning(getattr(coding, "system", None), getattr(coding, "code", None))
-            if found is not None:
-                merged = found.merge(merged)
-        return merged
-
     def meaning_of_concept(self, concept: Any) -> CodeMeaning | None:
         """Merged meaning of a typed CodeableConcept's codings. The reader asks this of every coded
         resource, most of them unknown codes already seen: those are answered from the cache here."""

@@ -40,16 +40,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FUL
     cursor.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory database, a `file:` URI (its options
+    are SQLite's business) and other backends."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
 def make_engine(url: str, *, durable: bool = True) -> Engine:
     """An engine that fails fast when the database is away (callers answer 503, never hang).
     SQLite: `durable` commits are synced to disk (FULL); otherwise they survive a crash of the
     process but not of the machine (NORMAL: no sync per commit in WAL mode)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        in_memory = database in ("", ":memory:")
-        if not in_memory and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        in_memory = (parsed.database or "") in ("", ":memory:")
+        path = sqlite_file(url)
+        if path is not None:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_pre_ping=True) if in_memory else create_engine(url, pool_timeout=5)
         synchronous = "FULL" if durable else "NORMAL"
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, synchronous))
@@ -122,13 +132,13 @@ class Database:
 
     def _lock_fd(self) -> int | None:
         """This process's lock file descriptor (opened after any fork: flock belongs to the open
-        file, which a fork would share); None for an in-memory database."""
+        file, which a fork would share); None when the URL names no file (sqlite_file)."""
         if self._lock_file[0] == os.getpid():
             return self._lock_file[1]
-        name = make_url(self.url).database or ""
-        if name in ("", ":memory:") or name.startswith("file:"):
+        path = sqlite_file(self.url)
+        if path is None:
             return None
-        fd = os.open(f"{Path(name).expanduser()}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(f"{path.expanduser()}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._lock_file = (os.getpid(), fd)
         return fd
 
@@ -196,12 +206,9 @@ def replay_database_for(database: Database) -> Database:
     waits behind card recording or feedback for SQLite's one write lock (measured: p99 over 1 s at
     8 connections when shared), without a disk sync per commit: after a power cut (not a process
     crash) ids of tokens still alive could be forgotten, for at most a token's lifetime."""
-    if database.backend != "sqlite":
+    path = sqlite_file(database.url)
+    if path is None:
         return database
-    parsed = make_url(database.url)
-    name = parsed.database or ""
-    if name in ("", ":memory:") or name.startswith("file:"):
-        return database
-    path = Path(name)
     replay = path.with_name(f"{path.stem}.replay{path.suffix or '.sqlite'}")
-    return database_for(parsed.set(database=str(replay)).render_as_string(hide_password=False), durable=False)
+    url = make_url(database.url).set(database=str(replay)).render_as_string(hide_password=False)
+    return database_for(url, durable=False)

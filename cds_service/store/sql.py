@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -54,18 +55,15 @@ def _compiled_insert(
     return str(compiled), order, {k: v for k, v in processors.items() if v is not None}
 
 
-def insert_new_row_now(engine: Engine, table: Table, row: Mapping[str, Any]) -> bool:
-    """`insert_new_row` in its own transaction, on a pooled driver connection: the same statement
-    and stored values without SQLAlchemy's per-execute work (about half the cost of a JWT's replay
-    check). Driver errors are raised as the driver's; the caller treats them as an outage."""
-    sql, order, processors = _compiled_insert(table, engine)
-    parameters = _driver_parameters(row, order, processors)
+@contextmanager
+def _driver_cursor(engine: Engine) -> Iterator[Any]:
+    """A cursor of a pooled driver connection, in a transaction committed when the block ends
+    (rolled back when it raises; driver errors are raised as the driver's)."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, parameters)
-            inserted = cursor.fetchone() is not None
+            yield cursor
         finally:
             cursor.close()
         connection.commit()
@@ -74,7 +72,6 @@ def insert_new_row_now(engine: Engine, table: Table, row: Mapping[str, Any]) -> 
         raise
     finally:
         connection.close()
-    return inserted
 
 
 def _driver_parameters(
@@ -84,6 +81,16 @@ def _driver_parameters(
     return tuple(values[name] for name in order) if order is not None else values
 
 
+def insert_new_row_now(engine: Engine, table: Table, row: Mapping[str, Any]) -> bool:
+    """`insert_new_row` in its own transaction, on a pooled driver connection: the same statement
+    and stored values without SQLAlchemy's per-execute work (about half the cost of a JWT's replay
+    check). Driver errors are raised as the driver's; the caller treats them as an outage."""
+    sql, order, processors = _compiled_insert(table, engine)
+    with _driver_cursor(engine) as cursor:
+        cursor.execute(sql, _driver_parameters(row, order, processors))
+        return cursor.fetchone() is not None
+
+
 def insert_rows_now(engine: Engine, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """`insert_new_rows` in its own transaction on a pooled driver connection (one executemany,
     no count): the card writer's batches, at a fraction of SQLAlchemy's per-row cost. Rows carry
@@ -91,16 +98,5 @@ def insert_rows_now(engine: Engine, table: Table, rows: Sequence[Mapping[str, An
     if not rows:
         return
     sql, order, processors = _compiled_insert(table, engine, returning=False)
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.executemany(sql, [_driver_parameters(row, order, processors) for row in rows])
-        finally:
-            cursor.close()
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()
+    with _driver_cursor(engine) as cursor:
+        cursor.executemany(sql, [_driver_parameters(row, order, processors) for row in rows])
