@@ -82,6 +82,15 @@ def postgres() -> Iterator[PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, for tests that stop and start it (outages)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """Storage tests run against both backends: a fresh SQLite file, a fresh PostgreSQL database."""

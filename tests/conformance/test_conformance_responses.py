@@ -15,6 +15,7 @@ import pytest
 from support.builders import SCENARIOS
 from support.cds_validator import CHECKED, check_discovery, check_response
 from support.fhir_server import FhirTestServer
+from support.fixture_calls import Clock
 
 from cds_service.app import create_app
 from cds_service.demo.scenario import hook_request_for, patient_ids, read_scenario
@@ -23,13 +24,6 @@ from cds_service.hooks.catalogue import SERVICES, ServiceDefinition
 SAMPLE_ORDER: dict[str, Any] = json.loads(
     (files("cds_service.demo") / "sample-draft-order.json").read_text(encoding="utf-8")
 )
-
-
-class Clock:
-    today = date(2026, 1, 1)
-
-    def __call__(self) -> date:
-        return self.today
 
 
 CLOCK = Clock()

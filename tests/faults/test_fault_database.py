@@ -7,10 +7,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from support.builders import REFERRAL_URL, condition, feedback_entry, hook_body
 from support.live_server import LiveServer
@@ -20,14 +18,6 @@ from support.tokens import BASE, Ehr, issuer_file
 AUD = BASE + REFERRAL_URL
 FEEDBACK_URL = REFERRAL_URL + "/feedback"
 BODY = hook_body([condition("fx", "M80.08XA")])
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
 
 
 def _metric(server: LiveServer, name: str) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import requests
 from flask import Flask
 from support.builders import SCENARIOS, sorted_lists
 from support.fhir_server import FhirTestServer
-from support.fixture_calls import fixture_call
+from support.fixture_calls import Clock, fixture_call
 
 from cds_service.app import create_app
 from cds_service.hooks.catalogue import REFERRAL, SERVICES
@@ -22,15 +21,6 @@ from cds_service.hooks.catalogue import REFERRAL, SERVICES
 TOKEN = "SECRET-TOKEN-xyz"
 FX01 = next(p for p in SCENARIOS if p.name.startswith("01-"))  # 5 Conditions, 1 ImagingStudy: refer
 FX09 = next(p for p in SCENARIOS if p.name.startswith("09-"))  # 7 Conditions: refer
-
-
-class Clock:
-    """One app for many scenarios: each test sets the evaluation day (apps hold a thread pool)."""
-
-    today = date(2026, 1, 1)
-
-    def __call__(self) -> date:
-        return self.today
 
 
 CLOCK = Clock()

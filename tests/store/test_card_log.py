@@ -130,15 +130,6 @@ def test_restart_loses_nothing(server: LiveServer, database_url: str) -> None:
     assert "already-referred" in report
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own: the test stops and starts it."""
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
-
-
 def test_database_outage_hooks_answer_feedback_503_then_recovers(private_postgres: PostgresServer) -> None:
     url = private_postgres.create_database()
     app = create_app(clock=lambda: AS_OF, database_url=url, auth="off")

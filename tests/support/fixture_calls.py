@@ -17,6 +17,16 @@ from cds_service.demo.scenario import Scenario, hook_request_for, patient_ids, r
 from cds_service.hooks.catalogue import SERVICES, ServiceDefinition
 
 
+class Clock:
+    """A clock tests set: one app serves many scenarios, each test setting the evaluation day
+    (apps hold a thread pool, so building one per scenario costs)."""
+
+    today = date(2026, 1, 1)
+
+    def __call__(self) -> date:
+        return self.today
+
+
 @dataclass(frozen=True)
 class FixtureCall:
     meta: dict[str, Any]
