@@ -143,8 +143,10 @@ class Database:
         return fd
 
     def upgrade(self) -> None:
-        """Run pending migrations (idempotent); PostgreSQL instances take turns via an advisory lock."""
-        with self.engine.begin() as connection:
+        """Run pending migrations (idempotent). PostgreSQL instances take turns via an advisory lock;
+        processes sharing a SQLite file via its write turn: a migration's read-then-write transaction
+        that loses SQLite's race fails at once (no busy wait for a snapshot that went stale)."""
+        with self.write_turn(), self.engine.begin() as connection:
             if self.backend == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             if MigrationContext.configure(connection).get_current_revision() == head_revision():
