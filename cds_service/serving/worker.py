@@ -172,31 +172,45 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         self._read_ahead(conn)
 
     def _read_ahead(self, conn: ReadAheadConn) -> None:
+        """Read what is there now (a kept-alive connection is here because it turned readable, a
+        new one often has its request already): most requests take a thread at once, without
+        another turn of the event loop, which under load waits for the GIL behind busy threads."""
         conn.sock.setblocking(False)
         conn.read_deadline = time.monotonic() + READ_SECONDS
         self.reading.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if self._receive(conn):
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _on_readable(self, conn: ReadAheadConn, client: socket.socket) -> None:
+        self._receive(conn)
+
+    def _receive(self, conn: ReadAheadConn) -> bool:
+        """One read of a connection being read ahead; False once it left the reading state (its
+        request went to a thread, or it was closed and dropped) and the poller."""
         try:
-            data = client.recv(256 * 1024)
+            data = conn.sock.recv(256 * 1024)
         except BlockingIOError:
-            return
+            return True
         except OSError:
             data = b""
         if not data:
             self._drop(conn)
-            return
+            return False
         conn.read_ahead += data
-        if request_ready(conn.read_ahead):
-            self.poller.unregister(client)
-            self.reading.remove(conn)
-            conn.data_ready = True
-            self.enqueue_req(conn)
+        if not request_ready(conn.read_ahead):
+            return True
+        self._unwatch(conn)
+        self.reading.remove(conn)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+        return False
+
+    def _unwatch(self, conn: ReadAheadConn) -> None:
+        with contextlib.suppress(OSError, KeyError, ValueError):  # not registered (read at once)
+            self.poller.unregister(conn.sock)
 
     def _drop(self, conn: ReadAheadConn) -> None:
-        with contextlib.suppress(OSError, KeyError, ValueError):
-            self.poller.unregister(conn.sock)
+        self._unwatch(conn)
         self.reading.remove(conn)
         self.nr_conns -= 1
         conn.close()
