@@ -60,7 +60,7 @@ end
 """
 
 
-def _lua(tokens: Path, body: Path) -> str:
+def _lua(tokens: Path, body: Path, path: str = PATH) -> str:
     names = [*(f"s{code}" for code in STATUSES), "sother"]
     init = "\n".join(f"  {name} = 0" for name in names)
     count = "  " + " else".join(f"if status == {code} then s{code} = s{code} + 1\n " for code in STATUSES)
@@ -70,7 +70,7 @@ def _lua(tokens: Path, body: Path) -> str:
         tokens=tokens,
         body=body,
         threads=THREADS,
-        path=PATH,
+        path=path,
         counters_init=init,
         counters_count=count,
         counters_done=done,
@@ -127,6 +127,7 @@ def run() -> str:
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
+            floor = _floor_rows(folder)
     finally:
         postgres.destroy()
     workers = os.environ.get("CDS_WORKERS", str(os.cpu_count()))
@@ -139,10 +140,32 @@ def run() -> str:
         "| database | connections | requests/s | p50 ms | p99 ms | responses by status |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    for backend, connections, rps, p50, p99, statuses in rows:
+    for backend, connections, rps, p50, p99, statuses in [*rows, *floor]:
         by_status = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
         lines.append(f"| {backend} | {connections} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {by_status} |")
+    lines.append(
+        "\nFloor rows: the same gunicorn, body and wrk load against the trivial `/bench/parse` endpoint "
+        '(reads the body, parses it with orjson, answers `{"cards": []}`; no JWT, no database): what '
+        "p99 the serving stack itself shows at these connection counts on this machine."
+    )
     return "\n".join(lines) + "\n"
+
+
+def _floor_rows(folder: Path) -> list[tuple[str, int, float, float, float, dict[str, int]]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "CDS_DATABASE_URL")}
+    env.update(CDS_AUTH="off", CDS_DATABASE_URL=f"sqlite:///{folder}/floor.sqlite", CDS_LOG_LEVEL="WARNING")
+    server, base = serve("benchmarks.bench_app:app", env)
+    rows = []
+    try:
+        script = folder / "floor.lua"
+        script.write_text(_lua(folder / "tokens.txt", folder / "body.json", "/bench/parse"))
+        for connections in (8, 32):
+            rps, p50, p99, statuses = _load(base + "/bench/parse", script, connections)
+            rows.append(("floor (trivial endpoint)", connections, rps, p50, p99, statuses))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rows
 
 
 if __name__ == "__main__":
