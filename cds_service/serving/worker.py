@@ -12,7 +12,9 @@ Workers also share out the connections: EHRs keep connections open, and Linux wa
 waiting worker first, so one worker ended up holding most of them (26 of 32 measured) while the
 other idled, doubling latency for the crowded worker's clients. Each worker publishes its open
 connection count in a small shared-memory table (a slot per live worker, handed out by the master);
-a worker accepts only while it holds no more connections than the least loaded live worker.
+a worker accepts only while it holds no more connections than the least loaded live worker, and
+one holding two or more above it ends kept-alive connections after their answer (`Connection:
+close`) until the share is even again.
 """
 
 from __future__ import annotations
@@ -71,10 +73,21 @@ def release_slot(worker: Any) -> None:
         _publish(slot, _FREE)
 
 
+def _fewest_elsewhere(published: Sequence[int], slot: int) -> int | None:
+    """The connection count of the least loaded other live worker (None: no other)."""
+    return min((c for i, c in enumerate(published) if c != _FREE and i != slot), default=None)
+
+
 def may_accept(mine: int, published: Sequence[int], slot: int) -> bool:
     """Accept while no other live worker holds fewer connections than this one."""
-    fewest = min((c for i, c in enumerate(published) if c != _FREE and i != slot), default=None)
+    fewest = _fewest_elsewhere(published, slot)
     return fewest is None or mine <= fewest
+
+
+def over_share(mine: int, published: Sequence[int], slot: int) -> bool:
+    """Hold two or more connections more than the least loaded other live worker: let one go."""
+    fewest = _fewest_elsewhere(published, slot)
+    return fewest is not None and mine > fewest + 1
 
 
 def _chunked_done(body: bytes | bytearray) -> bool | None:
@@ -150,6 +163,23 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:
         self._connection_limit = value
+
+    @property
+    def max_keepalived(self) -> int:
+        """gthread reads this before each response and answers `Connection: close` at 0. Accepting
+        evenly is not enough: a worker that starts late (a restart after a crash, one more worker
+        by SIGTTIN) finds every kept-alive connection held by the others, and under steady traffic
+        they are never closed. So a worker over its share closes connections after their answer,
+        announced, until the clients' new connections have gone to the least loaded worker."""
+        limit = self._keepalive_limit
+        slot = self.cds_slot
+        if slot is None or not self.alive or not over_share(self.nr_conns, _published(), slot):
+            return limit
+        return 0
+
+    @max_keepalived.setter
+    def max_keepalived(self, value: int) -> None:
+        self._keepalive_limit = value
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         """Stopping: no longer a worker the others should leave new connections to."""
