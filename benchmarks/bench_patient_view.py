@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from records import (
     AS_OF,
@@ -21,6 +21,7 @@ from records import (
 from cds_service.app import create_app
 from cds_service.store.card_log import CardRecorder
 from cds_service.store.database import database_for
+from cds_service.web.body import request_body
 from cds_service.web.responses import json_response
 
 SIZES = (10, 100, 1_000, 2_000, 10_000)
@@ -67,7 +68,7 @@ def _p95(values: list[float]) -> float:
 def _with_trivial_endpoint(app: Flask) -> Flask:
     @app.post("/bench/parse")
     def parse() -> Response:
-        orjson.loads(request.get_data(cache=False))
+        orjson.loads(request_body())
         return json_response({"cards": []})
 
     return app

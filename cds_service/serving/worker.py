@@ -90,9 +90,9 @@ def over_share(mine: int, published: Sequence[int], slot: int) -> bool:
     return fewest is not None and mine > fewest + 1
 
 
-def _chunked_done(body: bytes | bytearray) -> bool | None:
-    """True: the closing chunk (and trailers) arrived; False: more to come; None: bad framing."""
-    pos = 0
+def _chunked_done(body: bytes | bytearray, pos: int = 0) -> bool | None:
+    """True: the closing chunk (and trailers) arrived; False: more to come; None: bad framing.
+    The chunks start at `pos` (the request's body, read in place: no copy of it per read)."""
     while True:
         line_end = body.find(b"\r\n", pos)
         if line_end < 0:
@@ -124,15 +124,18 @@ def request_ready(buffer: bytearray, max_body: int = MAX_BODY_BYTES) -> bool:
         fields[name.strip().lower()] = value.strip().lower()
     if fields.get(b"expect") == b"100-continue":
         return True  # the client waits for gunicorn's 100 Continue before it sends the body
-    body = buffer[head_end + 4 :]
-    if len(body) > max_body + MAX_HEAD_BYTES:
+    # Asked after every read: the body is measured in place, never copied (a copy per read made a
+    # 10 MB body cost 40 copies of itself on its way in).
+    body_start = head_end + 4
+    received = len(buffer) - body_start
+    if received > max_body + MAX_HEAD_BYTES:
         return True
     if b"chunked" in fields.get(b"transfer-encoding", b""):
-        return _chunked_done(body) is not False
+        return _chunked_done(buffer, body_start) is not False
     length = fields.get(b"content-length", b"0")
     if not length.isdigit():
         return True  # gunicorn answers 400
-    return int(length) > max_body or len(body) >= int(length)
+    return int(length) > max_body or received >= int(length)
 
 
 class ReadAheadConn(TConn):  # type: ignore[misc]

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from flask import Flask
+from werkzeug.test import EnvironBuilder
 
 from cds_service.app import create_app
 from cds_service.web.body import check_content_type, parse_json_body, read_body
@@ -72,3 +73,33 @@ def test_every_endpoint_with_a_body_refuses_the_same_way(path: str) -> None:
     assert (wrong_type.status_code, not_json.status_code) == (400, 400)
     assert wrong_type.get_json()["issue"][0]["diagnostics"] == "Content-Type must be application/json"
     assert not_json.get_json()["issue"][0]["diagnostics"].startswith("request body is not valid JSON")
+
+
+class _Trickle:
+    """A wsgi.input that hands out at most 1,000 bytes per read, as a socket may."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.data.read(min(size, 1000) if size >= 0 else 1000)
+
+
+def test_a_body_of_known_length_is_read_whole_whatever_each_read_returns() -> None:
+    from cds_service.web.body import request_body
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 100_000
+    body = b'{"x": "' + b"y" * 50_000 + b'"}'
+    environ = EnvironBuilder("/", method="POST", data=b"", content_type="application/json").get_environ()
+    environ.update({"CONTENT_LENGTH": str(len(body)), "wsgi.input": _Trickle(body)})
+    with app.request_context(environ):
+        assert request_body() == body
+
+
+def test_a_body_shorter_than_its_content_length_is_400() -> None:
+    from cds_service.web.body import read_known_length
+
+    with pytest.raises(CdsError) as refused:
+        read_known_length(io.BytesIO(b'{"a": 1'), 100)
+    assert refused.value.status == 400
