@@ -135,3 +135,48 @@ def test_a_request_never_completed_is_dropped_without_holding_a_thread(tmp_path:
             assert time.monotonic() - started < 3.5
     finally:
         server.stop()
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """`count` HTTP responses read off one connection, in order: (status, body)."""
+    pending, found = b"", []
+    while len(found) < count:
+        while b"\r\n\r\n" not in pending:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(found)} answers"
+            pending += chunk
+        head, _, pending = pending.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(pending) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed inside an answer"
+            pending += chunk
+        found.append((int(head.split(b" ")[1]), pending[:length]))
+        pending = pending[length:]
+    return found
+
+
+def test_a_large_body_and_requests_pipelined_behind_it_are_all_answered(service: LiveServer) -> None:
+    """The read-ahead worker hands a body to gunicorn's parser a megabyte at a time and what follows
+    it (here two pipelined requests, sent in the same write) back to gunicorn's buffer, where the
+    worker looks for a next request: each must be answered, in order, on the one connection."""
+    body = orjson.dumps(hook_body([condition(f"c{i}", "M80.08XA") for i in range(12000)]))
+    assert len(body) > 2 * 1024 * 1024  # more than two of the worker's pieces
+    post = (
+        f"POST {REFERRAL_URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    small = orjson.dumps(hook_body([condition("fx", "M80.08XA")]))
+    second = (
+        f"POST {REFERRAL_URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(small)}\r\n\r\n"
+    ).encode() + small
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(post + second + healthz)
+        answers = _answers(sock, 3)
+        assert [status for status, _ in answers] == [200, 200, 200]
+        assert len(orjson.loads(answers[0][1])["cards"]) == 1
+        assert len(orjson.loads(answers[1][1])["cards"]) == 1
+        sock.sendall(healthz)  # the connection is still good for the next call
+        assert _answers(sock, 1)[0][0] == 200
