@@ -17,6 +17,7 @@ from records import patient_view_request
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 8
 SIZES = (100, 1_000)
+SINGLE_SIZES = (1_000, 10_000)
 TARGETS = {100: 0.70, 1_000: 0.60}
 DURATION_S = 5
 ROUNDS = 3
@@ -84,6 +85,7 @@ def run() -> str:
                         _measure(f"{base}/cds-services/vertebral-augmentation-referral", script, server.pid)
                     )
             rows.append((size, len(body), _median_round(trivial_runs), _median_round(real_runs)))
+        single = _one_call_at_a_time(base)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -110,8 +112,31 @@ def run() -> str:
         f"{ROUNDS} alternating rounds of {DURATION_S} s per endpoint, median round shown; the trivial "
         'endpoint reads the same body, parses it with orjson and answers `{"cards": []}`. CPU ratio = '
         "trivial worker CPU per request / patient-view's (the capacity ratio, steadier than throughput "
-        "on a shared host).\n\n" + "\n".join(lines) + "\n"
+        "on a shared host).\n\n" + "\n".join(lines) + "\n\n" + single
     )
+
+
+def _one_call_at_a_time(base: str) -> str:
+    """Large bodies, one connection, one call at a time: what reading a body costs under gunicorn,
+    which the in-process rows cannot show (a 10 MB body took 1.8 s here before the worker and
+    `request_body` stopped copying it per read)."""
+    lines = [
+        "One connection, one call at a time (wrk -c1, 4 s), p50 ms per call:\n",
+        "| resources | body MB | trivial `/bench/parse` | patient-view |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for size in SINGLE_SIZES:
+        body = orjson.dumps(patient_view_request(size, as_of=datetime.now(UTC).date()))
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "body.json").write_bytes(body)
+            script = Path(tmp) / "post.lua"
+            script.write_text(LUA.format(path=Path(tmp) / "body.json"))
+            p50 = [
+                wrk(f"{base}{path}", script, threads=1, connections=1, seconds=4).p50_ms
+                for path in ("/bench/parse", "/cds-services/vertebral-augmentation-referral")
+            ]
+        lines.append(f"| {size:,} | {len(body) / 1e6:.1f} | {p50[0]:.1f} | {p50[1]:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
