@@ -32,6 +32,14 @@ f:close()
 """
 
 
+def _post_script(folder: Path, body: bytes) -> Path:
+    """A wrk script in `folder` that posts `body` as JSON."""
+    (folder / "body.json").write_bytes(body)
+    script = folder / "post.lua"
+    script.write_text(LUA.format(path=folder / "body.json"))
+    return script
+
+
 def _workers_cpu_s(master: int) -> float:
     """User + system CPU seconds of the gunicorn master's children (the workers) so far."""
     total = 0
@@ -75,9 +83,7 @@ def run() -> str:
             ).json()
             assert len(answer["cards"]) == 1, "the benchmark record must produce one card"
             with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / "body.json").write_bytes(body)
-                script = Path(tmp) / "post.lua"
-                script.write_text(LUA.format(path=Path(tmp) / "body.json"))
+                script = _post_script(Path(tmp), body)
                 trivial_runs, real_runs = [], []
                 for _ in range(ROUNDS):
                     trivial_runs.append(_measure(f"{base}/bench/parse", script, server.pid))
@@ -128,9 +134,7 @@ def _one_call_at_a_time(base: str) -> str:
     for size in SINGLE_SIZES:
         body = orjson.dumps(patient_view_request(size, as_of=datetime.now(UTC).date()))
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "body.json").write_bytes(body)
-            script = Path(tmp) / "post.lua"
-            script.write_text(LUA.format(path=Path(tmp) / "body.json"))
+            script = _post_script(Path(tmp), body)
             p50 = [
                 wrk(f"{base}{path}", script, threads=1, connections=1, seconds=4).p50_ms
                 for path in ("/bench/parse", "/cds-services/vertebral-augmentation-referral")

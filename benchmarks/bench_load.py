@@ -77,6 +77,12 @@ def _lua(tokens: Path, body: Path, path: str = PATH) -> str:
     )
 
 
+def _server_env(**settings: str) -> dict[str, str]:
+    """This environment without its metrics folder and database, plus the row's settings."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "CDS_DATABASE_URL")}
+    return {**env, "CDS_LOG_LEVEL": "WARNING", **settings}
+
+
 def _load(url: str, script: Path, connections: int) -> tuple[float, float, float, dict[str, int]]:
     """requests/s, p50 and p99 ms, and responses by status (counted by the Lua script)."""
     run = wrk(url, script, threads=THREADS, connections=connections, seconds=DURATION_S)
@@ -103,17 +109,11 @@ def run() -> str:
             issuers = issuer_file(folder, {"iss": ehr.iss, "jwks": ehr.jwks})
             databases = {"SQLite": f"sqlite:///{folder}/cds.sqlite", "PostgreSQL": postgres.create_database()}
             for backend, url in databases.items():
-                env = {
-                    k: v
-                    for k, v in os.environ.items()
-                    if k not in ("PROMETHEUS_MULTIPROC_DIR", "CDS_DATABASE_URL")
-                }
-                env.update(
+                env = _server_env(
                     CDS_AUTH="jwt",
                     CDS_TRUSTED_ISSUERS=str(issuers),
                     CDS_PUBLIC_BASE_URL=BASE,
                     CDS_DATABASE_URL=url,
-                    CDS_LOG_LEVEL="WARNING",
                 )
                 server, base = serve("cds_service.app:create_app()", env)
                 try:
@@ -152,8 +152,7 @@ def run() -> str:
 
 
 def _floor_rows(folder: Path) -> list[tuple[str, int, float, float, float, dict[str, int]]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "CDS_DATABASE_URL")}
-    env.update(CDS_AUTH="off", CDS_DATABASE_URL=f"sqlite:///{folder}/floor.sqlite", CDS_LOG_LEVEL="WARNING")
+    env = _server_env(CDS_AUTH="off", CDS_DATABASE_URL=f"sqlite:///{folder}/floor.sqlite")
     server, base = serve("benchmarks.bench_app:app", env)
     rows = []
     try:

@@ -140,21 +140,16 @@ def request_ready(buffer: bytearray, max_body: int = MAX_BODY_BYTES) -> bool:
 
 
 class ReadAheadUnreader(SocketUnreader):  # type: ignore[misc]
-    """The parser's source once a request was read ahead: the head is handed over as gunicorn's own
-    buffer, the rest (body, pipelined requests) as if it were still arriving, at most `PIECE` bytes
-    per receive, then the socket again. Handed over whole, a body sat in gunicorn's buffer, which
-    its parser and body reader copy whole on every read: 10 MB of body cost about 100 ms of copying
-    before the app saw it."""
+    """The parser's source once a request was read ahead: what the worker read is handed out as if
+    it were still arriving (8 kB per read for the head, at most `PIECE` for a body), then the socket
+    again. Handed over whole, it sat in gunicorn's buffer, which its parser and body reader copy
+    whole on every read: 10 MB of body cost about 100 ms of copying before the app saw it."""
 
     PIECE = 1024 * 1024
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
         self.pending = memoryview(b"")
-
-    def feed(self, head: bytes, rest: bytes | bytearray) -> None:
-        self.unread(head)
-        self.pending = memoryview(bytes(rest))
 
     def chunk(self, size_hint: int | None = None) -> bytes:
         if not self.pending:
@@ -174,12 +169,6 @@ class ReadAheadUnreader(SocketUnreader):  # type: ignore[misc]
     def take_buffered(self) -> bytes:
         self.settle()
         return bytes(super().take_buffered())
-
-
-def _split_head(data: bytearray) -> int:
-    """Where the request head ends in `data` (all of it when no end was received)."""
-    end = data.find(b"\r\n\r\n")
-    return end + 4 if end >= 0 else len(data)
 
 
 class ReadAheadConn(TConn):  # type: ignore[misc]
@@ -307,16 +296,13 @@ class ReadAheadWorker(ThreadWorker):  # type: ignore[misc]
         conn.sock.setblocking(True)
         conn.init()
         unreader = conn.parser.unreader
-        if type(unreader) is SocketUnreader and not unreader.buf.getbuffer().nbytes:
-            unreader = conn.parser.unreader = ReadAheadUnreader(conn.sock)
-        data, conn.read_ahead = conn.read_ahead, bytearray()
-        if isinstance(unreader, ReadAheadUnreader):
-            split = _split_head(data)
-            unreader.feed(bytes(data[:split]), data[split:])
-        else:
-            unreader.unread(bytes(data))
+        if not isinstance(unreader, ReadAheadUnreader):  # a connection's first request
+            replacement = ReadAheadUnreader(conn.sock)
+            replacement.buf = unreader.buf
+            unreader = conn.parser.unreader = replacement
+        # Behind anything gunicorn holds already, as it arrived; read in place, not copied.
+        unreader.pending, conn.read_ahead = memoryview(conn.read_ahead), bytearray()
         try:
             return super().handle(conn)
         finally:
-            if isinstance(unreader, ReadAheadUnreader):
-                unreader.settle()
+            unreader.settle()

@@ -18,6 +18,10 @@ def bad_request(diagnostics: str) -> CdsError:
     return CdsError(400, "invalid", diagnostics)
 
 
+def too_large(max_bytes: int) -> CdsError:
+    return CdsError(413, "too-costly", f"request body over {max_bytes} bytes")
+
+
 def check_content_type(mimetype: str) -> None:
     if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise bad_request("Content-Type must be application/json")
@@ -35,7 +39,7 @@ def read_body(environ: Mapping[str, Any], content_length: int | None, max_bytes:
         while chunk := stream.read(64 * 1024):
             body += chunk
             if len(body) > max_bytes:
-                raise CdsError(413, "too-costly", f"request body over {max_bytes} bytes")
+                raise too_large(max_bytes)
     except CdsError:
         raise
     except Exception:  # the server's chunk parser (gunicorn.http.errors.*), or the client went away
@@ -51,14 +55,11 @@ def read_known_length(stream: Any, length: int) -> bytes:
     parts: list[bytes] = []
     remaining = length
     try:
-        while remaining > 0:
-            part = stream.read(remaining)
-            if not part:
-                break
+        while remaining > 0 and (part := stream.read(remaining)):
             parts.append(part)
             remaining -= len(part)
     except (OSError, ValueError):  # the client went away (gunicorn's NoMoreData is an OSError)
-        raise bad_request("request body ended before its Content-Length") from None
+        pass
     if remaining > 0:
         raise bad_request("request body ended before its Content-Length")
     return b"".join(parts)
@@ -75,7 +76,7 @@ def request_body() -> bytes:
     if length is None:
         return b""
     if length > limit:
-        raise CdsError(413, "too-costly", f"request body over {limit} bytes")
+        raise too_large(limit)
     return read_known_length(request.environ["wsgi.input"], length)
 
 
