@@ -22,8 +22,10 @@ from cds_service.core.rules.report_text import (
     ReportTerms,
     TextFinding,
     _control_count,
+    _cue_sets,
     _cues,
     _cues_from,
+    _foldable,
     _sections,
     _Sentences,
     _Span,
@@ -776,19 +778,56 @@ def test_local_sentence_scan_equals_the_whole_text_scan(terms: ReportTerms) -> N
             assert local.at(position) == _whole_text_sentence(text, terms, cuts, position), (text, position)
 
 
+def _plain_cues(text: str, terms: ReportTerms) -> list[_Span]:
+    """The cues of one text the slow, obvious way: every list's case-insensitive pattern, no
+    pre-check, no folding, no batching."""
+    unchecked = [_Span(m.start(), m.end(), c.kind) for c in terms.cues for m in c.pattern.finditer(text)]
+    return _cues_from(unchecked, text, terms)
+
+
 def test_cue_literal_precheck_changes_no_cue(terms: ReportTerms) -> None:
     # Every match of a cue list holds one of the literals derived from it; so skipping a list whose
     # literals a sentence lacks finds the same cues. Non-ASCII text is never pre-checked.
     texts = [*_mixed_texts(), "ſuspected fracture of L1", "possİble L1 fracture", "no K-edema at L1"]
     for text in texts:
-        for _kind, pattern, literals in terms.cues:
-            for m in pattern.finditer(text):
-                held = literals is None or any(x in m.group(0).lower() for x in literals)
+        for cue in terms.cues:
+            for m in cue.pattern.finditer(text):
+                held = cue.literals is None or any(x in m.group(0).lower() for x in cue.literals)
                 assert held or not text.isascii()
-        unchecked = [
-            _Span(m.start(), m.end(), kind) for kind, pattern, _ in terms.cues for m in pattern.finditer(text)
-        ]
-        assert _cues(text, terms) == _cues_from(unchecked, text, terms), text
+        assert _cues(text, terms) == _plain_cues(text, terms), text
+
+
+def test_folded_cue_patterns_find_what_the_case_insensitive_ones_find(terms: ReportTerms) -> None:
+    assert all(cue.folded is not None for cue in terms.cues)  # the shipped terms all fold
+    rng = random.Random(5)
+    texts = [*_mixed_texts(), *(t.upper() for t in _mixed_texts()), *(t.swapcase() for t in _mixed_texts())]
+    texts += ["".join(rng.choice("aBnO tWiEdMa-.\n") for _ in range(200)) for _ in range(200)]
+    for text in filter(str.isascii, texts):
+        lowered = text.lower()
+        for cue in terms.cues:
+            assert cue.folded is not None
+            folded = [m.span() for m in cue.folded.finditer(lowered)]
+            assert folded == [m.span() for m in cue.pattern.finditer(text)], (cue.kind, text)
+
+
+def test_folded_heading_patterns_find_the_same_sections(terms: ReportTerms) -> None:
+    texts = [*_mixed_texts(), *(t.upper() for t in _mixed_texts()), *(t.swapcase() for t in _mixed_texts())]
+    for text in filter(str.isascii, texts):
+        assert _sections(text, terms, text.lower()) == _sections(text, terms), text
+
+
+def test_terms_whose_case_matters_are_not_folded() -> None:
+    assert _foldable(["no", "(?:is |are )?absent", "vs\\.?", "(?:\\w+ ){0,3}?edema"])
+    for term in ["\\S+ fracture", "[A-Z]+ fracture", "(?-i:T2) signal", "(?P<x>new)", "\\W?edema"]:
+        assert not _foldable(["no", term]), term
+
+
+def test_cues_of_sentences_found_together_are_the_cues_of_each_alone(terms: ReportTerms) -> None:
+    rng = random.Random(9)
+    texts = [*_mixed_texts(), "ſuspected fracture of L1", "possİble L1 fracture", "no\x00edema", "\x00"]
+    for _ in range(300):
+        batch = [rng.choice(texts) for _ in range(rng.randint(1, 6))]
+        assert _cue_sets(batch, terms) == [_plain_cues(text, terms) for text in batch], batch
 
 
 def test_byte_fast_paths_equal_the_regexes() -> None:
