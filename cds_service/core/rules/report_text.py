@@ -1140,10 +1140,10 @@ def find_fracture_mentions(text: str, terms: ReportTerms) -> tuple[TextFinding, 
     }
     findings: list[TextFinding] = []
     seen: set[tuple[str | None, str | None, str, str]] = set()
-    for a, key in placed:
-        sentence = key[0]
+    for a, sentence_key in placed:
+        sentence = sentence_key[0]
         section = states[bisect_right(starts, a) - 1][0]
-        results = analysed[key]
+        results = analysed[sentence_key]
         best: dict[tuple[str | None, str | None], tuple[str, int, int]] = {}
         for level, region, label, m_start, m_end in results:
             key = (level, None if level else region)
