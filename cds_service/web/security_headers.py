@@ -18,15 +18,23 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 def install_security_headers(app: Flask, *, hsts: bool) -> None:
+    fixed = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cache-Control", "no-store"),
+    ]
+    if hsts:
+        fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
     @app.after_request
     def secure(response: Response) -> Response:
+        # A header the view set stays. The names present are read once: werkzeug's `setdefault`
+        # and `in` raise and catch an HTTP exception for every absent header (~2 us each).
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cache-Control", "no-store")
-        html = response.mimetype == "text/html"
-        headers.setdefault("Content-Security-Policy", HTML_CSP if html else API_CSP)
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name, _ in headers.items()}
+        csp = HTML_CSP if response.mimetype == "text/html" else API_CSP
+        for name, value in (*fixed, ("Content-Security-Policy", csp)):
+            if name.lower() not in present:
+                headers.add(name, value)
         return response

@@ -11,6 +11,7 @@ from support.builders import AS_OF, REFERRAL_URL, hook_body
 from support.tokens import BASE, Ehr, issuer_file
 
 from cds_service.app import create_app
+from cds_service.web.security_headers import SCRIPTED_PAGE_CSP
 
 SANDBOX = "https://sandbox.cds-hooks.org"
 PREFLIGHT = {
@@ -96,3 +97,15 @@ def test_errors_carry_the_headers_too(client: Any) -> None:
     assert response.status_code == 400
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_header_the_view_set_is_kept_and_none_is_doubled() -> None:
+    # The demo preview page sets its own CSP (it runs its own script): the default must not replace
+    # it, and no security header may appear twice on any response.
+    client = create_app(clock=lambda: AS_OF, auth="off", demo=True).test_client()
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers.getlist("Content-Security-Policy") == [SCRIPTED_PAGE_CSP]
+    for response in (page, client.get("/cds-services"), client.post(REFERRAL_URL, json=hook_body())):
+        for name in ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cache-Control"):
+            assert len(response.headers.getlist(name)) == 1, name
