@@ -16,7 +16,7 @@ import html
 import re
 import warnings
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -106,8 +106,12 @@ class ReportTerms:
     enumerator: re.Pattern[str]
     cues: tuple[CueList, ...]
     not_about_fracture: re.Pattern[str]
+    not_about_fracture_folded: re.Pattern[str] | None
     comparison_precursor: re.Pattern[str]
+    comparison_precursor_folded: re.Pattern[str] | None
     terminator: re.Pattern[str]
+    terminator_folded: re.Pattern[str] | None
+    """`*_folded`: the same pattern for lowercased ASCII text, None when its terms do not fold."""
     gap_to_level: re.Pattern[str]
     conjunction: re.Pattern[str]
     modality_words: tuple[tuple[str, re.Pattern[str]], ...]
@@ -125,38 +129,50 @@ def _bounded(term: str) -> str:
     return rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])"
 
 
-def _alternation(terms: Iterable[str]) -> str:
-    # Longer terms first: at one position the regex takes the first alternative that matches.
-    return "|".join(_bounded(t) for t in sorted(set(terms), key=len, reverse=True))
+def _longest_first(terms: Iterable[str]) -> list[str]:
+    """Longer terms first: at one position the regex takes the first alternative that matches.
+    Ties in a fixed order, the same for a term list and its lowercased twin (`folded`)."""
+    return sorted(set(terms), key=lambda t: (-len(t), t.lower(), t))
 
 
-def _compile(terms: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(_alternation(terms), re.IGNORECASE)
-
-
-def _compile_gated(terms: Iterable[str]) -> re.Pattern[str]:
-    """`_compile`, with the word terms behind one shared word-start gate instead of a lookbehind
-    each (speed). Only when every other term is bare punctuation: a letter-initial term and a
-    punctuation term never match at the same position, so the split cannot change a match."""
-    listed = sorted(set(terms), key=len, reverse=True)
-    words = [t for t in listed if re.fullmatch(r"[A-Za-z][A-Za-z ]*", t)]
-    others = [t for t in listed if t not in words]
-    if not words or not all(re.fullmatch(r"[,;:/&]+", t) for t in others):
-        return _compile(listed)
-    gated = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in words)
-    alternatives = [rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{gated})", *(_bounded(t) for t in others)]
-    return re.compile("|".join(alternatives), re.IGNORECASE)
-
-
-def _compile_words(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
-    """Word terms behind one shared word-start gate: most positions fail at once (speed).
+def _terms_for(terms: Iterable[str], folded: bool) -> tuple[list[str], re.RegexFlag]:
+    """The terms (lowercased when `folded`) in alternation order, and the flags to match them with.
 
     `folded`: the lowercased terms, matched case-sensitively, for lowercased ASCII text. The
     regex engine skips an alternative on its first literal character only when matching
     case-sensitively, so this finds the same matches about twice as fast (see `_foldable`)."""
-    listed = sorted(set(terms), key=len, reverse=True)
-    alternatives = "|".join(f"(?:{_fragment(t.lower() if folded else t)})(?![A-Za-z0-9])" for t in listed)
-    flags = re.NOFLAG if folded else re.IGNORECASE
+    if folded:
+        return _longest_first(t.lower() for t in terms), re.NOFLAG
+    return _longest_first(terms), re.IGNORECASE
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    return "|".join(_bounded(t) for t in _longest_first(terms))
+
+
+def _compile(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
+    listed, flags = _terms_for(terms, folded)
+    return re.compile(_alternation(listed), flags)
+
+
+def _compile_gated(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
+    """`_compile`, with the word terms behind one shared word-start gate instead of a lookbehind
+    each (speed). Only when every other term is bare punctuation: a letter-initial term and a
+    punctuation term never match at the same position, so the split cannot change a match."""
+    listed, flags = _terms_for(terms, folded)
+    words = [t for t in listed if re.fullmatch(r"[A-Za-z][A-Za-z ]*", t)]
+    others = [t for t in listed if t not in words]
+    if not words or not all(re.fullmatch(r"[,;:/&]+", t) for t in others):
+        return _compile(listed, folded=folded)
+    gated = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in words)
+    alternatives = [rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{gated})", *(_bounded(t) for t in others)]
+    return re.compile("|".join(alternatives), flags)
+
+
+def _compile_words(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
+    """Word terms behind one shared word-start gate: most positions fail at once (speed)."""
+    listed, flags = _terms_for(terms, folded)
+    alternatives = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in listed)
     return re.compile(rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})", flags)
 
 
@@ -336,7 +352,7 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         CueList(
             name,
             _compile_words(cue_doc[name]),
-            _compile_words(cue_doc[name], folded=True) if _foldable(cue_doc[name]) else None,
+            _twin(_compile_words, cue_doc[name]),
             _required_literals(cue_doc[name]),
         )
         for name in (
@@ -394,18 +410,32 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
         abbreviation_suffixes=tuple(sorted({str(a).lower() for a in doc["sentences"]["abbreviations"]})),
         enumerator=re.compile(r"^(?:\s*(?:[-*•·]|\d{1,2}[.)])\s+)+"),
         cues=cues,
-        not_about_fracture=re.compile(
-            r"[\s\-]*(?:" + _alternation(cue_doc["notAboutFracture"]) + ")", re.IGNORECASE
-        ),
-        comparison_precursor=re.compile(
-            "(?:" + _alternation(cue_doc["comparisonPrecursors"]) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$",
-            re.IGNORECASE,
-        ),
+        not_about_fracture=_not_about_fracture(cue_doc["notAboutFracture"]),
+        not_about_fracture_folded=_twin(_not_about_fracture, cue_doc["notAboutFracture"]),
+        comparison_precursor=_comparison_precursor(cue_doc["comparisonPrecursors"]),
+        comparison_precursor_folded=_twin(_comparison_precursor, cue_doc["comparisonPrecursors"]),
         terminator=_compile_gated(cue_doc["terminators"]),
+        terminator_folded=_twin(_compile_gated, cue_doc["terminators"]),
         gap_to_level=re.compile(r"^[\s,]*(?:(?:at|of|involving|the|and|or)\s+)*$", re.IGNORECASE),
         conjunction=re.compile(r",|\b(?:and|as well as|also|plus)\b", re.IGNORECASE),
         modality_words=tuple(modality_words),
     )
+
+
+def _not_about_fracture(terms: Sequence[str], *, folded: bool = False) -> re.Pattern[str]:
+    """Words after an acuity cue that say it is about something else ("acute back pain")."""
+    listed, flags = _terms_for(terms, folded)
+    return re.compile(r"[\s\-]*(?:" + _alternation(listed) + ")", flags)
+
+
+def _comparison_precursor(terms: Sequence[str], *, folded: bool = False) -> re.Pattern[str]:
+    """Words before "prior" / "previous" that make it a comparison ("compared with prior")."""
+    listed, flags = _terms_for(terms, folded)
+    return re.compile("(?:" + _alternation(listed) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$", flags)
+
+
+def _twin(compile_terms: Callable[..., re.Pattern[str]], terms: Sequence[str]) -> re.Pattern[str] | None:
+    return compile_terms(terms, folded=True) if _foldable(terms) else None
 
 
 def load_report_terms(path: Traversable | None = None) -> ReportTerms:
@@ -828,6 +858,8 @@ def _cue_sets(sentences: Sequence[str], terms: ReportTerms) -> list[list[_Span]]
     The sentences are joined by NUL, which no cue term matches: no match crosses a joint, and at
     a joint the word-edge assertions see a non-word character, as at the end of a lone sentence.
     So each sentence gets exactly the matches a scan of it alone gives."""
+    if not sentences:
+        return []
     joined = "\0".join(sentences)
     offsets = list(accumulate((len(x) + 1 for x in sentences[:-1]), initial=0))
     found: list[list[_Span]] = [[] for _ in sentences]
@@ -845,19 +877,25 @@ def _cue_sets(sentences: Sequence[str], terms: ReportTerms) -> list[list[_Span]]
             start = m.start()
             i = bisect_right(offsets, start) - 1
             found[i].append(_Span(start - offsets[i], m.end() - offsets[i], cue.kind))
-    return [_cues_from(spans, s, terms) for spans, s in zip(found, sentences, strict=True)]
+    return [
+        _cues_from(spans, s, terms, None if lowered is None else lowered[at : at + len(s)])
+        for spans, s, at in zip(found, sentences, offsets, strict=True)
+    ]
 
 
-def _cues_from(spans: list[_Span], s: str, terms: ReportTerms) -> list[_Span]:
-    """The cue matches of sentence s that stand: overlaps resolved, cues about something else dropped."""
+def _cues_from(spans: list[_Span], s: str, terms: ReportTerms, lowered: str | None = None) -> list[_Span]:
+    """The cue matches of sentence s that stand: overlaps resolved, cues about something else dropped.
+    `lowered`: s lowercased, given only when s is ASCII (the folded patterns then apply)."""
+    not_about, comparison, target = terms.not_about_fracture, terms.comparison_precursor, s
+    if lowered is not None and terms.not_about_fracture_folded and terms.comparison_precursor_folded:
+        not_about, comparison = terms.not_about_fracture_folded, terms.comparison_precursor_folded
+        target = lowered
     kept = []
     for span in _resolve(spans):
-        if span.kind in ("acute", "chronic", "chronicAboutFracture") and terms.not_about_fracture.match(
-            s, span.end
-        ):
+        if span.kind in ("acute", "chronic", "chronicAboutFracture") and not_about.match(target, span.end):
             continue  # "acute back pain", "known osteoporosis", "prior MRI"
-        if span.kind == "chronicAboutFracture" and terms.comparison_precursor.search(
-            s, max(0, span.start - 40), span.start
+        if span.kind == "chronicAboutFracture" and comparison.search(
+            target, max(0, span.start - 40), span.start
         ):
             continue  # "compared with prior", "since prior"
         kept.append(span)
@@ -989,7 +1027,10 @@ def _analyse_sentence(
     """(level, region, classification, mention start, mention end) for one sentence, given its
     standing cues (`_cue_sets`)."""
     level_refs = _level_refs(s, terms, [(a, b) for a, b, _ in spans])
-    clause_bounds = [0, *(t.start() for t in terms.terminator.finditer(s)), len(s)]
+    terminator, target = terms.terminator, s
+    if terms.terminator_folded is not None and s.isascii():
+        terminator, target = terms.terminator_folded, s.lower()
+    clause_bounds = [0, *(t.start() for t in terminator.finditer(target)), len(s)]
     # Regions and the vertebral words place only a phrase that has no level: a sentence whose
     # phrases all have one (most) is not scanned for them (speed).
     regions: list[tuple[int, int, str, bool]] | None = None

@@ -816,6 +816,28 @@ def test_folded_heading_patterns_find_the_same_sections(terms: ReportTerms) -> N
         assert _sections(text, terms, text.lower()) == _sections(text, terms), text
 
 
+def test_folded_clause_and_context_patterns_match_as_the_case_insensitive_ones(terms: ReportTerms) -> None:
+    texts = [*_mixed_texts(), *(t.upper() for t in _mixed_texts()), *(t.swapcase() for t in _mixed_texts())]
+    texts += ["acute Back Pain", "KNOWN osteoporosis", "compared WITH the most recent prior", "T12; BUT L1"]
+    pairs = [
+        (terms.terminator, terms.terminator_folded),
+        (terms.not_about_fracture, terms.not_about_fracture_folded),
+        (terms.comparison_precursor, terms.comparison_precursor_folded),
+    ]
+    for text in filter(str.isascii, texts):
+        lowered = text.lower()
+        for pattern, folded in pairs:
+            assert folded is not None
+            assert [m.span() for m in folded.finditer(lowered)] == [m.span() for m in pattern.finditer(text)]
+            for at in range(0, len(text), 7):  # as used: anchored at a cue's end, searched before it
+                got = folded.match(lowered, at)
+                want = pattern.match(text, at)
+                assert (got and got.span()) == (want and want.span()), (text, at)
+                got = folded.search(lowered, max(0, at - 40), at)
+                want = pattern.search(text, max(0, at - 40), at)
+                assert (got and got.span()) == (want and want.span()), (text, at)
+
+
 def test_terms_whose_case_matters_are_not_folded() -> None:
     assert _foldable(["no", "(?:is |are )?absent", "vs\\.?", "(?:\\w+ ){0,3}?edema"])
     for term in ["\\S+ fracture", "[A-Z]+ fracture", "(?-i:T2) signal", "(?P<x>new)", "\\W?edema"]:
@@ -823,6 +845,7 @@ def test_terms_whose_case_matters_are_not_folded() -> None:
 
 
 def test_cues_of_sentences_found_together_are_the_cues_of_each_alone(terms: ReportTerms) -> None:
+    assert _cue_sets([], terms) == []
     rng = random.Random(9)
     texts = [*_mixed_texts(), "ſuspected fracture of L1", "possİble L1 fracture", "no\x00edema", "\x00"]
     for _ in range(300):
