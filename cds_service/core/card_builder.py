@@ -65,14 +65,55 @@ class CardContent:
     """cards/problem-list-codes.json: the draft Condition's codes for a report-only fracture."""
 
 
-def load_card_content(folder: Traversable | None = None) -> CardContent:
+_INCLUDE = re.compile(r'\{%\s*include\s+"(_[\w.-]+)"\s*%\}')
+_OPENING_COMMENT = re.compile(r"\A\{#-.*?(-?)#\}", re.DOTALL)
+_NOT_INLINED = re.compile(r"\{%-?\s*(?:extends|block|macro|set|import|from|include|raw)\b")
+
+
+def _template_source(root: Traversable, name: str, *, inline: bool = True) -> str:
+    """A card template's source, with each partial written in place of its `{% include %}`: an
+    include looks the partial up and builds a new context on every render (about a quarter of
+    the render), and in place the partial renders the same text (tests/core/test_card_layouts.py
+    renders every fixture's card both ways)."""
+    source = (root / name).read_text(encoding="utf-8")
+    if not inline:
+        return source
+    return _INCLUDE.sub(lambda m: _partial_in_place(root, m.group(1)) or m.group(0), source)
+
+
+def _partial_in_place(root: Traversable, name: str) -> str | None:
+    """The partial as text to put in place of its include, or None when it would not render the
+    same there. Rendered on its own a template loses one trailing newline (keep_trailing_newline
+    off) and an opening `{#- ... -#}` strips the blanks after it; whitespace control at either end
+    of what is left would reach into the including template, and assignments or blocks would
+    change its scope: such partials stay included."""
+    part = (root / name).read_text(encoding="utf-8")
+    comment = _OPENING_COMMENT.match(part)
+    if comment:
+        part = part[comment.end() :]
+        part = part.lstrip() if comment.group(1) else part
+    part = part.removesuffix("\n")
+    if (
+        not part
+        or part[0].isspace()
+        or part[-1].isspace()
+        or part.startswith(("{%-", "{{-", "{#-"))
+        or part.endswith(("-%}", "-}}", "-#}"))
+        or _NOT_INLINED.search(part)
+    ):
+        return None
+    return part
+
+
+def load_card_content(folder: Traversable | None = None, *, inline_partials: bool = True) -> CardContent:
     """Read texts and compile templates once, at app start."""
     root = folder if folder is not None else files("cds_service.cards")
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: (root / name).read_text(encoding="utf-8")),
+        loader=jinja2.FunctionLoader(lambda name: _template_source(root, name, inline=inline_partials)),
         autoescape=False,
         keep_trailing_newline=False,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # packaged data, read once
     )
     env.filters["md"] = md_escape
     return CardContent(

@@ -204,3 +204,37 @@ def test_every_fixture_states_the_configured_window_of_ten_days() -> None:
             windows += "within 10 days" in text
     assert cards >= 10
     assert windows >= 5
+
+
+def test_partials_written_in_place_render_what_their_includes_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every template render of every fixture's card (each hook, the default window), captured, then
+    # rendered again from the sources as written, with the partials included.
+    import jinja2
+
+    rendered: list[tuple[str, dict[str, Any], str]] = []
+    plain_render = jinja2.Template.render
+
+    def capture(self: jinja2.Template, *args: Any, **kwargs: Any) -> str:
+        out = plain_render(self, *args, **kwargs)
+        rendered.append((str(self.name), kwargs, out))
+        return out
+
+    monkeypatch.setattr(jinja2.Template, "render", capture)
+    for folder in SCENARIOS:
+        answer(folder)
+    monkeypatch.undo()
+    included = load_card_content(inline_partials=False).templates
+    layouts = {f"{layout}.md.j2": layout for layout in included}
+    assert {name for name, _, _ in rendered} == set(layouts)  # every layout is exercised
+    for name, kwargs, out in rendered:
+        assert included[layouts[name]].render(**kwargs) == out, name  # type: ignore[index]
+
+
+def test_the_shipped_layouts_have_their_partials_in_place() -> None:
+    from importlib.resources import files
+
+    from cds_service.core.card_builder import _template_source
+
+    root = files("cds_service.cards")
+    for layout in load_card_content().templates:
+        assert "{% include" not in _template_source(root, f"{layout}.md.j2"), layout

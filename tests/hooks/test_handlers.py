@@ -1,0 +1,20 @@
+"""The handlers' own helpers."""
+
+from __future__ import annotations
+
+import uuid
+
+from cds_service.hooks.handlers import _new_uuid
+
+
+def test_card_uuids_are_random_version_4_uuids_in_canonical_form() -> None:
+    made = [_new_uuid() for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text  # lowercase, hyphenated 8-4-4-4-12
+    # Every variant digit (8, 9, a, b) and every other hex digit occurs: the bits are not fixed.
+    assert {t[19] for t in made} == set("89ab")
+    assert set("".join(t[:8] for t in made)) == set("0123456789abcdef")
