@@ -18,3 +18,15 @@ def test_card_uuids_are_random_version_4_uuids_in_canonical_form() -> None:
     # Every variant digit (8, 9, a, b) and every other hex digit occurs: the bits are not fixed.
     assert {t[19] for t in made} == set("89ab")
     assert set("".join(t[:8] for t in made)) == set("0123456789abcdef")
+
+
+def test_the_log_counts_of_shell_and_reader_add_up() -> None:
+    from collections import Counter
+
+    from cds_service.hooks.handlers import _merged
+
+    shell = Counter({"Condition pages-not-followed": 1, "shared": 2})
+    reader = Counter({"Condition other-patient": 3, "shared": 1})
+    merged = _merged(shell, reader)
+    assert merged == {"Condition pages-not-followed": 1, "Condition other-patient": 3, "shared": 3}
+    assert _merged(Counter(), Counter()) == {}
