@@ -172,8 +172,21 @@ def _compile_gated(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[
 def _compile_words(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
     """Word terms behind one shared word-start gate: most positions fail at once (speed)."""
     listed, flags = _terms_for(terms, folded)
+    return re.compile(_gated_words(listed), flags)
+
+
+def _gated_words(listed: Sequence[str]) -> str:
     alternatives = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in listed)
-    return re.compile(rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})", flags)
+    return rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternatives})"
+
+
+def _words_alternation(listed: Sequence[str]) -> str:
+    """`_alternation` of terms that all begin with a letter, behind one shared word-start gate
+    instead of a lookbehind per term (the same matches: each term needs a letter there anyway),
+    so the regex engine tries the terms only where a word starts (speed)."""
+    if all(t[:1].isascii() and t[:1].isalpha() for t in listed):
+        return _gated_words(listed)
+    return _alternation(listed)
 
 
 # What lowercasing a term could change beyond its letters: an escape or class whose case matters
@@ -425,13 +438,13 @@ def _build(doc: Mapping[str, Any]) -> ReportTerms:
 def _not_about_fracture(terms: Sequence[str], *, folded: bool = False) -> re.Pattern[str]:
     """Words after an acuity cue that say it is about something else ("acute back pain")."""
     listed, flags = _terms_for(terms, folded)
-    return re.compile(r"[\s\-]*(?:" + _alternation(listed) + ")", flags)
+    return re.compile(r"[\s\-]*(?:" + _words_alternation(listed) + ")", flags)
 
 
 def _comparison_precursor(terms: Sequence[str], *, folded: bool = False) -> re.Pattern[str]:
     """Words before "prior" / "previous" that make it a comparison ("compared with prior")."""
     listed, flags = _terms_for(terms, folded)
-    return re.compile("(?:" + _alternation(listed) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$", flags)
+    return re.compile("(?:" + _words_alternation(listed) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$", flags)
 
 
 def _twin(compile_terms: Callable[..., re.Pattern[str]], terms: Sequence[str]) -> re.Pattern[str] | None:

@@ -838,6 +838,31 @@ def test_folded_clause_and_context_patterns_match_as_the_case_insensitive_ones(t
                 assert (got and got.span()) == (want and want.span()), (text, at)
 
 
+def test_word_gated_context_patterns_match_as_one_lookbehind_per_term(terms: ReportTerms) -> None:
+    # The two context checks of a cue put their terms behind one shared word-start gate; built the
+    # plain way (each term bounded on its own) they must find exactly the same at every position.
+    import re
+    from importlib.resources import files
+
+    from cds_service.core.rules.report_text import _alternation
+
+    cues = json.loads((files("cds_service.cards") / "report-terms.json").read_text())["cues"]
+    not_about = "[\\s\\-]*(?:" + _alternation(cues["notAboutFracture"]) + ")"
+    comparison = "(?:" + _alternation(cues["comparisonPrecursors"]) + r")\s+(?:(?:the|a|an|most|recent)\s+)*$"
+    plain = [
+        (terms.not_about_fracture, re.compile(not_about, re.I)),
+        (terms.comparison_precursor, re.compile(comparison, re.I)),
+    ]
+    texts = [*_mixed_texts(), "acute back pain", "acute-onset pain", "xpain", "compared with the prior"]
+    for text in texts:
+        for at in range(len(text) + 1):
+            for gated, each in plain:
+                got, want = gated.match(text, at), each.match(text, at)
+                assert (got and got.span()) == (want and want.span()), (text, at)
+                got, want = gated.search(text, max(0, at - 40), at), each.search(text, max(0, at - 40), at)
+                assert (got and got.span()) == (want and want.span()), (text, at)
+
+
 def test_terms_whose_case_matters_are_not_folded() -> None:
     assert _foldable(["no", "(?:is |are )?absent", "vs\\.?", "(?:\\w+ ){0,3}?edema"])
     for term in ["\\S+ fracture", "[A-Z]+ fracture", "(?-i:T2) signal", "(?P<x>new)", "\\W?edema"]:
