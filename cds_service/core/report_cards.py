@@ -93,7 +93,10 @@ def problem_list_suggestion(
             },
             "subject": {"reference": f"Patient/{patient_id}"},
             "onsetDateTime": fracture.diagnosed_on.isoformat(),
-            "evidence": [{"detail": [{"reference": r.ref} for r in fracture.reports]}],
+            # One reference per report, however many of its sentences describe the fracture.
+            "evidence": [
+                {"detail": [{"reference": ref} for ref in dict.fromkeys(r.ref for r in fracture.reports)]}
+            ],
         }
         coding = level_coding(fracture.level) if fracture.level else None
         if coding is not None:

@@ -67,3 +67,17 @@ def test_every_emitted_resource_is_valid_fhir_r4(folder: Path) -> None:
                 if "resource" in action:
                     resource = action["resource"]
                     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+                    _assert_no_repeated_references(resource)
+
+
+def _assert_no_repeated_references(value: object) -> None:
+    """A list of References in an emitted resource names each target once (the EHR would show the
+    same report twice as the Condition's evidence)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _assert_no_repeated_references(item)
+    elif isinstance(value, list):
+        refs = [item["reference"] for item in value if isinstance(item, dict) and "reference" in item]
+        assert len(refs) == len(set(refs)), refs
+        for item in value:
+            _assert_no_repeated_references(item)
