@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 from support.live import LiveServer, serve
 
 from cds_service.serving import worker
@@ -151,3 +153,25 @@ def test_a_worker_started_late_gets_its_share_of_connections_already_open() -> N
             for connection in connections:
                 if connection is not None:
                     connection.close()
+
+
+def test_a_worker_holding_back_for_the_balance_looks_again_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that stopped accepting to leave connections to a less loaded one waits
+    BALANCE_RECHECK_SECONDS, not gthread's second, before it decides again on fresher counts;
+    at its connection limit, or stopping, it keeps gthread's wait."""
+    waits: list[float] = []
+
+    def wait(self: object, timeout: float) -> None:
+        waits.append(timeout)
+
+    monkeypatch.setattr(ThreadWorker, "wait_for_and_dispatch_events", wait)
+    held = worker.ReadAheadWorker.__new__(worker.ReadAheadWorker)
+    held.alive, held._accepting, held.nr_conns, held._connection_limit = True, False, 3, 1000
+    held.wait_for_and_dispatch_events(1.0)
+    held._accepting = True
+    held.wait_for_and_dispatch_events(1.0)
+    held._accepting, held.nr_conns = False, 1000  # at the limit: nothing to re-decide
+    held.wait_for_and_dispatch_events(1.0)
+    held.nr_conns, held.alive = 3, False  # stopping
+    held.wait_for_and_dispatch_events(1.0)
+    assert waits == [worker.BALANCE_RECHECK_SECONDS, 1.0, 1.0, 1.0]
