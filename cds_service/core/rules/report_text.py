@@ -164,9 +164,7 @@ def _compile_gated(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[
     others = [t for t in listed if t not in words]
     if not words or not all(re.fullmatch(r"[,;:/&]+", t) for t in others):
         return _compile(listed, folded=folded)
-    gated = "|".join(f"(?:{_fragment(t)})(?![A-Za-z0-9])" for t in words)
-    alternatives = [rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{gated})", *(_bounded(t) for t in others)]
-    return re.compile("|".join(alternatives), flags)
+    return re.compile("|".join([_gated_words(words), *(_bounded(t) for t in others)]), flags)
 
 
 def _compile_words(terms: Iterable[str], *, folded: bool = False) -> re.Pattern[str]:
