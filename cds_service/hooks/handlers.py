@@ -4,7 +4,7 @@ dispatches to `service.handler`; a new hook is a new handler here and a ServiceD
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -71,24 +71,18 @@ def _read(call: HookCall) -> tuple[RecordData, PatientRecord]:
     return data, record
 
 
-def _merged(first: Mapping[str, int], second: Mapping[str, int]) -> dict[str, int]:
-    """Two counters summed into a plain dict (Counter's `+` builds and filters a third Counter)."""
-    merged = dict(first)
-    for key, count in second.items():
-        merged[key] = merged.get(key, 0) + count
-    return merged
-
-
 def _answer(
     card: CardJson | None, recommendation: str | None, data: RecordData, record: PatientRecord
 ) -> HookAnswer:
+    skipped = data.skipped.copy()  # summed in place: Counter's `+` builds and filters a third one
+    skipped.update(record.skipped)
     return HookAnswer(
         card,
         recommendation if card is not None else None,
         {
             "resources": {k: len(v) for k, v in data.resources.items()},
             "unreadable": dict(record.unreadable),
-            "skipped": _merged(data.skipped, record.skipped),
+            "skipped": dict(skipped),
             "unavailable": sorted(data.unavailable),
             "fetchFailures": data.failures,
         },

@@ -23,10 +23,14 @@ def test_card_uuids_are_random_version_4_uuids_in_canonical_form() -> None:
 def test_the_log_counts_of_shell_and_reader_add_up() -> None:
     from collections import Counter
 
-    from cds_service.hooks.handlers import _merged
+    from cds_service.core.record import PatientRecord
+    from cds_service.hooks.handlers import _answer
+    from cds_service.hooks.prefetch import RecordData
 
-    shell = Counter({"Condition pages-not-followed": 1, "shared": 2})
-    reader = Counter({"Condition other-patient": 3, "shared": 1})
-    merged = _merged(shell, reader)
+    shell = RecordData(skipped=Counter({"Condition pages-not-followed": 1, "shared": 2}))
+    reader = PatientRecord(skipped=Counter({"Condition other-patient": 3, "shared": 1}))
+    merged = _answer(None, None, shell, reader).counts["skipped"]
     assert merged == {"Condition pages-not-followed": 1, "Condition other-patient": 3, "shared": 3}
-    assert _merged(Counter(), Counter()) == {}
+    assert type(merged) is dict
+    assert shell.skipped == Counter({"Condition pages-not-followed": 1, "shared": 2})  # not changed
+    assert _answer(None, None, RecordData(), PatientRecord()).counts["skipped"] == {}
